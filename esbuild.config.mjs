@@ -1,0 +1,65 @@
+// One table of bundles. `node esbuild.config.mjs [--watch] [--production] [--tests]`.
+// Product bundles go to dist/ (shipped); test bundles go to dist-test/ (never shipped).
+import * as esbuild from 'esbuild';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = new Set(process.argv.slice(2));
+const production = args.has('--production');
+const watch = args.has('--watch');
+const withTests = args.has('--tests') || watch;
+
+const node = { platform: 'node', format: 'cjs', target: 'node20' };
+const browser = { platform: 'browser', format: 'iife', target: 'es2022' };
+
+/** Each entry: name, entry point, output file, runtime, externals. Later entries (bridge, webviews,
+ *  harness init) join this table as their folders land. */
+export const entries = [
+  { name: 'extension', in: 'extension/extension.ts', out: 'dist/extension.js', ...node, external: ['vscode'] },
+];
+
+/** Extension-host test suites: one bundle per suite file plus the mocha entry, `vscode` and mocha external. */
+function testEntries() {
+  const dir = 'test/vscode/suite';
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+  return files.map((f) => ({
+    name: `vscode-test:${f}`,
+    in: join(dir, f),
+    out: join('dist-test/vscode', f.replace(/\.ts$/, '.js')),
+    ...node,
+    external: ['vscode', 'mocha'],
+  }));
+}
+
+function options(e) {
+  return {
+    entryPoints: [e.in],
+    outfile: e.out,
+    bundle: true,
+    platform: e.platform,
+    format: e.format,
+    target: e.target,
+    external: e.external ?? [],
+    sourcemap: production ? false : 'linked',
+    minify: production,
+    legalComments: production ? 'none' : 'inline',
+    logLevel: 'warning',
+    metafile: true,
+  };
+}
+
+const all = [...entries, ...(withTests ? testEntries() : [])];
+if (!watch) rmSync('dist', { recursive: true, force: true });
+
+if (watch) {
+  for (const e of all) {
+    const ctx = await esbuild.context(options(e));
+    await ctx.watch();
+  }
+  console.log(`[esbuild] watching ${all.length} bundles`);
+} else {
+  const t0 = Date.now();
+  await Promise.all(all.map((e) => esbuild.build(options(e))));
+  const sizes = entries.map((e) => `${e.out} ${(statSync(e.out).size / 1024).toFixed(1)} KiB`).join(', ');
+  console.log(`[esbuild] built ${all.length} bundles in ${Date.now() - t0} ms (${sizes})`);
+}

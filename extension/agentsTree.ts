@@ -1,0 +1,244 @@
+/**
+ * The Agents view: one group per backend, its agents, their sessions.
+ *
+ * Lists are fetched when a node is expanded or refreshed, never on a timer; only sessions in
+ * `creating` are polled (by SessionManager.watch), one GET each. Nodes are cached by id so a change
+ * to one session refreshes only that row.
+ */
+import * as vscode from 'vscode';
+import { TERMINAL_STATUSES, type Agent, type Session } from '../protocol/platform';
+import { harnessInfo } from '../protocol/harnesses';
+import type { Backend, BackendRegistry } from './backends';
+import { setting, affects } from './config';
+import { Disposable } from './disposable';
+import { toUserMessage } from './errors';
+import type { Logger } from './logger';
+import { humanPhase, parseTime, type SessionManager } from './sessionManager';
+
+export type TreeNode = BackendNode | AgentNode | SessionNode | MessageNode;
+
+export interface BackendNode {
+  kind: 'backend';
+  id: string;
+  backend: Backend;
+}
+export interface AgentNode {
+  kind: 'agent';
+  id: string;
+  backend: Backend;
+  agent: Agent;
+}
+export interface SessionNode {
+  kind: 'session';
+  id: string;
+  backend: Backend;
+  agent: Agent;
+  session: Session;
+}
+export interface MessageNode {
+  kind: 'message';
+  id: string;
+  label: string;
+  icon: string;
+  tooltip?: string;
+  command?: vscode.Command;
+}
+
+export class AgentsTreeProvider extends Disposable implements vscode.TreeDataProvider<TreeNode> {
+  private readonly changed = this.register(new vscode.EventEmitter<TreeNode | undefined>());
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly nodes = new Map<string, TreeNode>();
+  private readonly parents = new Map<string, TreeNode | undefined>();
+
+  constructor(
+    private readonly backends: BackendRegistry,
+    private readonly sessions: SessionManager,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.register(backends.onDidChange(() => this.refresh()));
+    this.register(sessions.onDidChangeSession(({ backend, session }) => this.onSessionChanged(backend, session)));
+    this.register(vscode.workspace.onDidChangeConfiguration((e) => affects(e, 'agents.showEndedSessions') && this.refresh()));
+  }
+
+  refresh(node?: TreeNode): void {
+    if (!node) {
+      this.nodes.clear();
+      this.parents.clear();
+    }
+    this.changed.fire(node);
+  }
+
+  /** The node of a backend, agent or session already shown, for commands given an id. */
+  find(id: string): TreeNode | undefined {
+    return this.nodes.get(id);
+  }
+
+  getParent(node: TreeNode): TreeNode | undefined {
+    return this.parents.get(node.id);
+  }
+
+  async getChildren(node?: TreeNode): Promise<TreeNode[]> {
+    if (!node) {
+      await this.backends.ready();
+      return this.adopt(undefined, this.backends.all().map((backend) => ({ kind: 'backend', id: backend.id, backend })));
+    }
+    if (node.kind === 'backend') return this.adopt(node, await this.agentsOf(node));
+    if (node.kind === 'agent') return this.adopt(node, await this.sessionsOf(node));
+    return [];
+  }
+
+  private async agentsOf(node: BackendNode): Promise<TreeNode[]> {
+    try {
+      const agents = await node.backend.client.listAllAgents();
+      if (agents.length === 0) {
+        return [{ kind: 'message', id: `${node.id}/empty`, label: 'No agents yet: Create Agent…', icon: 'add', command: { command: 'sandboxAgents.createAgent', title: 'Create Agent', arguments: [{ backendId: node.backend.id }] } }];
+      }
+      return agents
+        .sort((a, b) => (a.name || a.id).localeCompare(b.name || b.id))
+        .map((agent) => ({ kind: 'agent', id: `${node.id}/${agent.id}`, backend: node.backend, agent }));
+    } catch (err) {
+      return [this.errorNode(node, err)];
+    }
+  }
+
+  private async sessionsOf(node: AgentNode): Promise<TreeNode[]> {
+    try {
+      const showEnded = setting('agents.showEndedSessions');
+      const sessions = (await node.backend.client.listSessions({ agentId: node.agent.id, limit: 20 })).filter(
+        (s) => showEnded || !TERMINAL_STATUSES.has(s.status) || s.status === 'failed',
+      );
+      for (const s of sessions) this.sessions.watch(node.backend, s);
+      return sessions.map((session) => ({ kind: 'session', id: `${node.id}/${session.id}`, backend: node.backend, agent: node.agent, session }));
+    } catch (err) {
+      return [this.errorNode(node, err)];
+    }
+  }
+
+  private errorNode(parent: TreeNode, err: unknown): MessageNode {
+    const text = toUserMessage(err, this.backends.allSecrets());
+    this.log.warn(`${parent.id}: ${text}`);
+    return { kind: 'message', id: `${parent.id}/error`, label: text, icon: 'error', tooltip: `${text}\nClick to retry.`, command: { command: 'sandboxAgents.refresh', title: 'Retry' } };
+  }
+
+  private adopt(parent: TreeNode | undefined, children: TreeNode[]): TreeNode[] {
+    return children.map((child) => {
+      const known = this.nodes.get(child.id);
+      const node = known && known.kind === child.kind ? Object.assign(known, child) : child;
+      this.nodes.set(node.id, node);
+      this.parents.set(node.id, parent);
+      return node;
+    });
+  }
+
+  private onSessionChanged(backend: Backend, session: Session): void {
+    const agentNode = [...this.nodes.values()].find((n): n is AgentNode => n.kind === 'agent' && n.backend.id === backend.id && n.agent.id === session.agent_id);
+    if (!agentNode) {
+      // Not shown yet (e.g. agent collapsed or list not loaded): refresh the backend group lazily.
+      const group = this.nodes.get(backend.id);
+      if (group) this.changed.fire(group);
+      return;
+    }
+    const existing = this.nodes.get(`${agentNode.id}/${session.id}`);
+    const visible = setting('agents.showEndedSessions') || !TERMINAL_STATUSES.has(session.status) || session.status === 'failed';
+    if (existing && existing.kind === 'session' && visible) {
+      existing.session = { ...existing.session, ...session };
+      this.changed.fire(existing);
+    } else {
+      this.changed.fire(agentNode);
+    }
+  }
+
+  getTreeItem(node: TreeNode): vscode.TreeItem {
+    switch (node.kind) {
+      case 'backend': {
+        const item = new vscode.TreeItem(node.backend.label, vscode.TreeItemCollapsibleState.Expanded);
+        item.id = node.id;
+        item.contextValue = `backend.${node.backend.kind}`;
+        item.iconPath = new vscode.ThemeIcon(node.backend.kind === 'platform' ? 'cloud' : 'vm');
+        item.tooltip = `${node.backend.label}\n${node.backend.client.baseUrl}`;
+        return item;
+      }
+      case 'agent': {
+        const { agent } = node;
+        const harness = harnessInfo(agent.harness_id);
+        const item = new vscode.TreeItem(agent.name || agent.id, vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = node.id;
+        item.description = `${agent.harness_id} · ${agent.model ?? '?'}`;
+        item.iconPath = new vscode.ThemeIcon(harness?.icon ?? 'robot');
+        item.contextValue = `agent.${harness?.kind ?? 'chat'}`;
+        const md = new vscode.MarkdownString(undefined, true);
+        md.appendMarkdown(`**${escapeMd(agent.name || agent.id)}**\n\n`);
+        md.appendMarkdown(`- Id: \`${agent.id}\`\n- Harness: ${escapeMd(agent.harness_id)} (${harness?.kind ?? 'unknown'})\n- Model: ${escapeMd(agent.model ?? '?')}\n`);
+        if (agent.repo_url) md.appendMarkdown(`- Repo: ${escapeMd(agent.repo_url)}${agent.branch ? ` @ ${escapeMd(agent.branch)}` : ''}\n`);
+        item.tooltip = md;
+        return item;
+      }
+      case 'session': {
+        const { session } = node;
+        const age = relativeAge(parseTime(session.created_at));
+        const item = new vscode.TreeItem(session.title && session.title !== 'vscode' ? session.title : shortId(session.id), vscode.TreeItemCollapsibleState.None);
+        item.id = node.id;
+        item.description = [session.status === 'creating' ? humanPhase(session) : session.status, age].filter(Boolean).join(' · ');
+        item.iconPath = statusIcon(session.status);
+        item.contextValue = `session.${session.status}`;
+        item.tooltip = sessionTooltip(session);
+        return item;
+      }
+      case 'message': {
+        const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.None);
+        item.id = node.id;
+        item.iconPath = new vscode.ThemeIcon(node.icon);
+        item.tooltip = node.tooltip ?? node.label;
+        item.command = node.command;
+        item.contextValue = 'message';
+        return item;
+      }
+    }
+  }
+}
+
+function statusIcon(status: string): vscode.ThemeIcon {
+  switch (status) {
+    case 'ready':
+      return new vscode.ThemeIcon('circle-filled', new vscode.ThemeColor('testing.iconPassed'));
+    case 'creating':
+      return new vscode.ThemeIcon('loading~spin');
+    case 'failed':
+      return new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed'));
+    default:
+      return new vscode.ThemeIcon('circle-outline', new vscode.ThemeColor('disabledForeground'));
+  }
+}
+
+export function sessionTooltip(s: Session): vscode.MarkdownString {
+  const md = new vscode.MarkdownString(undefined, true);
+  md.appendMarkdown(`**Session** \`${s.id}\`\n\n- Status: ${escapeMd(s.status)}\n`);
+  if (s.phase) md.appendMarkdown(`- Phase: ${escapeMd(s.phase)}${s.phase_detail ? ` (${escapeMd(s.phase_detail)})` : ''}\n`);
+  if (s.failure_reason) md.appendMarkdown(`- Reason: ${escapeMd(s.failure_reason)}\n`);
+  const created = parseTime(s.created_at);
+  if (created) md.appendMarkdown(`- Started: ${new Date(created).toLocaleString()}\n`);
+  const lastSeen = parseTime(s.last_seen_at);
+  if (lastSeen && s.idle_timeout_ms && s.status === 'ready') {
+    md.appendMarkdown(`- Reaped if idle at: ${new Date(lastSeen + s.idle_timeout_ms).toLocaleTimeString()} (${Math.round(s.idle_timeout_ms / 60000)} min without messages)\n`);
+  }
+  if (s.unsandboxed) md.appendMarkdown(`- ⚠️ Runs as a host process, **not sandboxed**\n`);
+  return md;
+}
+
+export function relativeAge(ms: number | undefined, now = Date.now()): string {
+  if (!ms) return '';
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+function shortId(id: string): string {
+  return id.length > 14 ? `${id.slice(0, 14)}…` : id;
+}
+
+function escapeMd(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}

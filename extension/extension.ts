@@ -1,0 +1,71 @@
+/**
+ * Activation only wires: logger, services, views, commands. No network I/O happens here; lists are
+ * fetched when a view asks for them.
+ */
+import * as vscode from 'vscode';
+import { AgentCommands } from './agentCommands';
+import { AgentsTreeProvider } from './agentsTree';
+import { BackendRegistry } from './backends';
+import { Notifier, registerCommand, type ShownMessage } from './commands';
+import { Disposable } from './disposable';
+import type { Logger } from './logger';
+import { tagged } from './logger';
+import { Secrets } from './secrets';
+import { SessionManager } from './sessionManager';
+import { SignInFlow } from './signIn';
+
+/** What `activate` returns: for integrations and the extension-host tests. */
+export interface SandboxAgentsApi {
+  readonly backends: BackendRegistry;
+  readonly tree: AgentsTreeProvider;
+  readonly sessions: SessionManager;
+  readonly onDidShowMessage: vscode.Event<ShownMessage>;
+}
+
+class Extension extends Disposable {
+  readonly api: SandboxAgentsApi;
+
+  constructor(context: vscode.ExtensionContext) {
+    super();
+    const channel = this.register(vscode.window.createOutputChannel('Sandbox Agents', { log: true }));
+    const log: Logger = channel;
+    const secrets = this.register(new Secrets(context.secrets));
+    const backends = this.register(new BackendRegistry(secrets, tagged(log, 'backends')));
+    const notifier = this.register(new Notifier(log, () => backends.allSecrets()));
+    const sessions = this.register(new SessionManager(notifier, tagged(log, 'sessions')));
+    const tree = this.register(new AgentsTreeProvider(backends, sessions, tagged(log, 'tree')));
+    this.register(vscode.window.createTreeView('sandboxAgents.agents', { treeDataProvider: tree, showCollapseAll: true }));
+
+    const signIn = new SignInFlow(secrets, backends, notifier, tagged(log, 'auth'));
+    const agents = new AgentCommands(backends, sessions, tree, notifier, tagged(log, 'agents'));
+    const command = (id: string, failure: string, fn: (...args: any[]) => unknown) => this.register(registerCommand(notifier, `sandboxAgents.${id}`, failure, fn));
+    command('signIn', 'Sign in failed', (args) => signIn.signIn(args));
+    command('signOut', 'Sign out failed', () => signIn.signOut());
+    command('createAgent', 'Could not create the agent', (arg) => agents.createAgent(arg));
+    command('deleteAgent', 'Could not delete the agent', (arg) => agents.deleteAgent(arg));
+    command('startSession', 'Could not start a session', (arg) => agents.startSession(arg));
+    command('stopSession', 'Could not stop the session', (arg) => agents.stopSession(arg));
+    command('copySessionId', 'Could not copy the session id', (arg) => agents.copySessionId(arg));
+    command('refresh', 'Refresh failed', async () => {
+      await backends.reload();
+      tree.refresh();
+    });
+    command('showLog', 'Could not show the log', () => channel.show());
+
+    void backends.ready();
+    this.api = { backends, tree, sessions, onDidShowMessage: notifier.onDidShowMessage };
+  }
+}
+
+let current: Extension | undefined;
+
+export function activate(context: vscode.ExtensionContext): SandboxAgentsApi {
+  current = new Extension(context);
+  context.subscriptions.push(current);
+  return current.api;
+}
+
+export function deactivate(): void {
+  current?.dispose();
+  current = undefined;
+}

@@ -1,0 +1,34 @@
+/**
+ * The only module that touches VS Code's SecretStorage. Keys are typed; values never leave through
+ * logs or messages.
+ */
+import * as vscode from 'vscode';
+import { Disposable } from './disposable';
+
+type SecretKey = `platform.masterKey:${string}`;
+
+export class Secrets extends Disposable {
+  private readonly changed = this.register(new vscode.EventEmitter<void>());
+  readonly onDidChange = this.changed.event;
+
+  constructor(private readonly storage: vscode.SecretStorage) {
+    super();
+    this.register(storage.onDidChange((e) => e.key.startsWith('sandboxAgents.') && this.changed.fire()));
+  }
+
+  private key(k: SecretKey): string {
+    return `sandboxAgents.${k}`;
+  }
+
+  getPlatformKey(baseUrl: string): Thenable<string | undefined> {
+    return this.storage.get(this.key(`platform.masterKey:${baseUrl}`));
+  }
+
+  async setPlatformKey(baseUrl: string, masterKey: string): Promise<void> {
+    await this.storage.store(this.key(`platform.masterKey:${baseUrl}`), masterKey);
+  }
+
+  async deletePlatformKey(baseUrl: string): Promise<void> {
+    await this.storage.delete(this.key(`platform.masterKey:${baseUrl}`));
+  }
+}

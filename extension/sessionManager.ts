@@ -1,0 +1,201 @@
+/**
+ * Starting and stopping sessions, and watching the ones that are still coming up.
+ *
+ * Start = create, then poll `GET /sessions/{id}` (≈250 ms at first, backing off to 2 s) in a
+ * cancellable progress notification showing the phase, until `ready`, `failed`/`dead`, or the
+ * deadline. Cancelling deletes the session. The watcher polls only sessions in `creating` and
+ * stops when none are: no tight polling of lists.
+ */
+import * as vscode from 'vscode';
+import { TERMINAL_STATUSES, type Agent, type Session } from '../protocol/platform';
+import type { Backend } from './backends';
+import { ActionableError, type Notifier } from './commands';
+import { setting } from './config';
+import { Disposable } from './disposable';
+import { CancelledError } from './errors';
+import { sleep } from './async';
+import type { Logger } from './logger';
+
+export interface SessionChange {
+  backend: Backend;
+  session: Session;
+}
+
+/** Poll delays: fast at first, then backing off to 2 s. */
+export function* pollDelays(first = 250, max = 2000, factor = 1.5): Generator<number> {
+  for (let d = first; ; d = Math.min(max, d * factor)) yield d;
+}
+
+export function humanPhase(session: Pick<Session, 'phase' | 'phase_detail' | 'status'>): string {
+  const phase = session.phase ? session.phase.replace(/_/g, ' ').replace(/^\w/, (c) => c.toUpperCase()) : session.status;
+  return session.phase_detail ? `${phase}: ${session.phase_detail}` : phase;
+}
+
+export function sessionDetails(backend: Backend, s: Session): string {
+  const lines = [
+    `Session: ${s.id}`,
+    `Backend: ${backend.label}`,
+    `Agent: ${s.agent_id ?? '?'}`,
+    `Status: ${s.status}`,
+    s.phase ? `Phase: ${s.phase}${s.phase_detail ? ` (${s.phase_detail})` : ''}` : undefined,
+    s.failure_reason ? `Reason: ${s.failure_reason}` : undefined,
+    s.created_at ? `Created: ${formatTime(s.created_at)}` : undefined,
+    s.last_seen_at ? `Last seen: ${formatTime(s.last_seen_at)}` : undefined,
+  ];
+  return lines.filter(Boolean).join('\n');
+}
+
+/** Platform times are ISO strings or epoch numbers (seconds or milliseconds). */
+export function parseTime(t: string | number | null | undefined): number | undefined {
+  if (t === null || t === undefined || t === '') return undefined;
+  if (typeof t === 'number') return t < 1e12 ? t * 1000 : t;
+  if (/^\d+(\.\d+)?$/.test(t)) return parseTime(Number(t));
+  const ms = Date.parse(t);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+function formatTime(t: string | number): string {
+  const ms = parseTime(t);
+  return ms === undefined ? String(t) : new Date(ms).toLocaleString();
+}
+
+export class SessionManager extends Disposable {
+  private readonly changed = this.register(new vscode.EventEmitter<SessionChange>());
+  /** A session's state changed (from a start, a stop or the watcher). */
+  readonly onDidChangeSession = this.changed.event;
+  private readonly watched = new Map<string, { backend: Backend; session: Session }>();
+  private readonly starting = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly notifier: Notifier,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.register({ dispose: () => clearTimeout(this.timer) });
+  }
+
+  /** Creates a session and waits for it to be ready, with a cancellable progress notification. */
+  async start(backend: Backend, agent: Agent, opts: { title?: string } = {}): Promise<Session> {
+    const name = agent.name || agent.id;
+    const timeoutMs = Math.max(1, setting('sessions.startTimeoutMinutes')) * 60_000;
+    return vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Starting ${name}`, cancellable: true },
+      async (progress, token) => {
+        const abort = new AbortController();
+        const sub = token.onCancellationRequested(() => abort.abort());
+        let session: Session | undefined;
+        try {
+          progress.report({ message: 'creating session…' });
+          session = await backend.client.createSession(agent.id, { title: opts.title ?? 'vscode' }, { signal: abort.signal });
+          this.log.info(`session ${session.id} of ${name} created on ${backend.label}`);
+          this.starting.add(session.id);
+          this.emit(backend, session);
+          const deadline = Date.now() + timeoutMs;
+          const delays = pollDelays();
+          let lastPhase = '';
+          while (session.status === 'creating') {
+            const phase = humanPhase(session);
+            if (phase !== lastPhase) {
+              progress.report({ message: phase });
+              lastPhase = phase;
+            }
+            if (Date.now() > deadline) {
+              throw new ActionableError(
+                `${name} did not become ready within ${Math.round(timeoutMs / 60_000)} min (last phase: ${phase}). It is still starting on ${backend.label}.`,
+                [this.stopAction(backend, session), this.detailsAction(backend, session)],
+              );
+            }
+            await sleep(delays.next().value!, abort.signal);
+            const next = await backend.client.getSession(session.id, { signal: abort.signal });
+            if (next.status !== session.status || next.phase !== session.phase || next.phase_detail !== session.phase_detail) this.emit(backend, next);
+            session = next;
+          }
+          if (session.status !== 'ready') {
+            const failed = session;
+            const reason = failed.failure_reason || `the session ended as ${failed.status}`;
+            throw new ActionableError(`${name} failed to start: ${reason}`, [
+              this.detailsAction(backend, failed),
+              { title: 'Retry', run: () => vscode.commands.executeCommand('sandboxAgents.startSession', { backendId: backend.id, agentId: agent.id }) },
+            ]);
+          }
+          this.log.info(`session ${session.id} of ${name} is ready`);
+          return session;
+        } catch (err) {
+          if (abort.signal.aborted && session) {
+            // Cancelled by the user: do not leave a half-started sandbox behind.
+            const id = session.id;
+            this.log.info(`start of ${id} cancelled; deleting it`);
+            await backend.client.deleteSession(id).then(
+              (r) => this.emit(backend, { ...session!, status: r.status === 'deleted' ? 'dead' : r.status }),
+              (e) => this.log.warn(`could not delete cancelled session ${id}: ${e instanceof Error ? e.message : e}`),
+            );
+            throw new CancelledError();
+          }
+          throw err;
+        } finally {
+          sub.dispose();
+          if (session) this.starting.delete(session.id);
+        }
+      },
+    );
+  }
+
+  async stop(backend: Backend, session: Pick<Session, 'id'> & Partial<Session>): Promise<void> {
+    const reply = await backend.client.deleteSession(session.id);
+    this.log.info(`session ${session.id} stopped (${reply.status})`);
+    this.watched.delete(session.id);
+    this.emit(backend, { ...session, id: session.id, status: reply.status === 'deleted' ? 'dead' : reply.status } as Session);
+  }
+
+  /** Keeps an eye on a session the tree shows while it is `creating` (one GET per session per tick). */
+  watch(backend: Backend, session: Session): void {
+    if (session.status !== 'creating' || this.starting.has(session.id)) return;
+    this.watched.set(session.id, { backend, session });
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.isDisposed || this.watched.size === 0) return;
+    this.timer = setTimeout(() => void this.tick(), 1500);
+  }
+
+  private async tick(): Promise<void> {
+    this.timer = undefined;
+    await Promise.all(
+      [...this.watched.values()].map(async ({ backend, session }) => {
+        if (this.starting.has(session.id)) return void this.watched.delete(session.id);
+        try {
+          const next = await backend.client.getSession(session.id);
+          if (next.status !== 'creating') this.watched.delete(session.id);
+          else this.watched.set(session.id, { backend, session: next });
+          if (next.status !== session.status || next.phase !== session.phase) this.emit(backend, next);
+        } catch (err) {
+          this.watched.delete(session.id);
+          this.log.warn(`stopped watching ${session.id}: ${err instanceof Error ? err.message : err}`);
+        }
+      }),
+    );
+    this.schedule();
+  }
+
+  private emit(backend: Backend, session: Session): void {
+    this.changed.fire({ backend, session });
+  }
+
+  private detailsAction(backend: Backend, s: Session) {
+    return {
+      title: 'Show Details',
+      run: () => vscode.window.showInformationMessage(`Session ${s.id}`, { modal: true, detail: sessionDetails(backend, s) }),
+    };
+  }
+
+  private stopAction(backend: Backend, s: Session) {
+    return { title: 'Stop Session', run: () => this.stop(backend, s) };
+  }
+
+  isTerminal(s: Session): boolean {
+    return TERMINAL_STATUSES.has(s.status);
+  }
+}
+

@@ -1,0 +1,25 @@
+/** The harnesses the product offers, with what a person needs to choose one. */
+export interface HarnessInfo {
+  id: string;
+  label: string;
+  /** `terminal`: a TUI on a PTY (editor tab); `chat`: an API harness (chat sidebar). */
+  kind: 'terminal' | 'chat';
+  description: string;
+  defaultModel: string;
+  /** A codicon id. */
+  icon: string;
+  /** Backends that run it. The platform has no `shell` harness. */
+  backends: readonly ('platform' | 'local')[];
+}
+
+export const HARNESSES: readonly HarnessInfo[] = [
+  { id: 'claude-code', label: 'Claude Code', kind: 'terminal', description: 'terminal · Anthropic\'s coding agent TUI', defaultModel: 'claude-sonnet-4-5', icon: 'sparkle', backends: ['platform', 'local'] },
+  { id: 'codex', label: 'Codex', kind: 'terminal', description: 'terminal · OpenAI\'s coding agent TUI', defaultModel: 'gpt-5-codex', icon: 'code', backends: ['platform', 'local'] },
+  { id: 'opencode', label: 'opencode', kind: 'chat', description: 'chat · opencode server, any OpenAI-compatible model', defaultModel: 'gpt-5', icon: 'comment-discussion', backends: ['platform', 'local'] },
+  { id: 'claude-agent-sdk', label: 'Claude Agent SDK', kind: 'chat', description: 'chat · an agent on the Claude Agent SDK', defaultModel: 'claude-sonnet-4-5', icon: 'hubot', backends: ['platform', 'local'] },
+  { id: 'shell', label: 'Shell', kind: 'terminal', description: 'terminal · a login shell in the sandbox (local only)', defaultModel: 'none', icon: 'terminal', backends: ['local'] },
+];
+
+export function harnessInfo(id: string): HarnessInfo | undefined {
+  return HARNESSES.find((h) => h.id === id);
+}

@@ -1,0 +1,159 @@
+// Helpers for UI end-to-end tests that drive a real VS Code workbench (test/vscode/server.ts
+// `openWorkbench`) with Playwright: the command palette, quick inputs, notifications, view
+// containers, tree items and screenshots. They wait on what a user would see; timeouts are hang
+// guards only.
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Locator, Page } from 'playwright-core';
+
+const HANG_GUARD_MS = 30_000;
+const REPO_ROOT = resolve(__dirname, '..', '..');
+export const SCREENSHOTS_DIR = join(REPO_ROOT, 'test-results', 'screenshots');
+
+const QUICK_INPUT = '.quick-input-widget';
+const QUICK_INPUT_BOX = `${QUICK_INPUT} .quick-input-box input`;
+const QUICK_INPUT_ROW = `${QUICK_INPUT} .monaco-list-row`;
+
+/** Waits until the workbench has laid out its parts and the extension host is connected. */
+export async function waitForWorkbench(page: Page): Promise<void> {
+  await page.locator('.monaco-workbench .part.activitybar').waitFor({ state: 'visible', timeout: 60_000 });
+  await page.locator('.monaco-workbench .part.statusbar').waitFor({ state: 'visible', timeout: 60_000 });
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function exactly(text: string): RegExp {
+  return new RegExp(`^\\s*${escapeRegExp(text)}\\s*$`);
+}
+
+/** Opens the command palette (F1) and waits for its input, pressing F1 again if the first press was
+ *  lost (the workbench may still be taking focus). */
+async function openCommandPalette(page: Page): Promise<void> {
+  const box = page.locator(QUICK_INPUT_BOX);
+  for (let attempt = 1; ; attempt++) {
+    if (!(await box.isVisible())) await page.keyboard.press('F1');
+    try {
+      await box.waitFor({ state: 'visible', timeout: attempt < 5 ? 2_000 : HANG_GUARD_MS });
+      return;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+    }
+  }
+}
+
+/** Runs a command by its palette title (e.g. "View: Show Explorer"): F1, type, wait until the
+ *  highlighted entry is exactly that command, Enter. Commands contributed by extensions appear only
+ *  once the extension host has scanned them, so the title is typed again until it shows up. */
+export async function runCommand(page: Page, title: string): Promise<void> {
+  const box = page.locator(QUICK_INPUT_BOX);
+  const wanted = page
+    .locator(`${QUICK_INPUT_ROW}.focused`)
+    .filter({ has: page.locator('.label-name', { hasText: exactly(title) }) });
+  const deadline = Date.now() + HANG_GUARD_MS;
+  for (;;) {
+    await openCommandPalette(page);
+    await box.fill(`>${title}`);
+    try {
+      await wanted.waitFor({ state: 'visible', timeout: 2_000 });
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) {
+        const shown = await page.locator(`${QUICK_INPUT_ROW} .label-name`).allInnerTexts();
+        throw new Error(`No command titled "${title}" in the palette (shown: ${shown.join(' | ') || 'none'})`, { cause: err });
+      }
+      await box.fill('>'); // the palette lists commands afresh on the next change
+    }
+  }
+  await box.press('Enter');
+  await page.locator(QUICK_INPUT).waitFor({ state: 'hidden', timeout: HANG_GUARD_MS });
+}
+
+/** The visible quick input (from `showInputBox`/`createInputBox`): waits for it, checks whether it
+ *  masks its text as asked, types `text` and accepts with Enter. */
+export async function quickInputType(page: Page, text: string, opts: { password?: boolean } = {}): Promise<void> {
+  const box = page.locator(QUICK_INPUT_BOX);
+  await box.waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
+  if (opts.password !== undefined) {
+    const type = await box.getAttribute('type');
+    if ((type === 'password') !== opts.password) {
+      throw new Error(`The input box is ${type === 'password' ? '' : 'not '}a password box (expected ${opts.password ? '' : 'not '}one)`);
+    }
+  }
+  await box.fill(text);
+  await box.press('Enter');
+}
+
+/** Picks the quick-pick entry whose label is exactly `label`. */
+export async function quickPickSelect(page: Page, label: string): Promise<void> {
+  const row = page.locator(QUICK_INPUT_ROW).filter({ has: page.locator('.label-name', { hasText: exactly(label) }) });
+  await row.first().waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
+  await row.first().click();
+}
+
+/** Labels of the entries the visible quick pick shows. */
+export async function quickPickLabels(page: Page): Promise<string[]> {
+  await page.locator(QUICK_INPUT_ROW).first().waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
+  return (await page.locator(`${QUICK_INPUT_ROW} .label-name`).allInnerTexts()).map((s) => s.trim());
+}
+
+/** The notification toast whose message contains `textOrRegex`. */
+export function notification(page: Page, textOrRegex: string | RegExp): Locator {
+  return page
+    .locator('.notifications-toasts .notification-toast')
+    .filter({ has: page.locator('.notification-list-item-message', { hasText: textOrRegex }) })
+    .first();
+}
+
+/** Waits for a notification toast whose message contains `textOrRegex`, and returns its message. */
+export async function waitForNotification(page: Page, textOrRegex: string | RegExp): Promise<string> {
+  const toast = notification(page, textOrRegex);
+  try {
+    await toast.waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
+  } catch (err) {
+    const shown = await page.locator('.notifications-toasts .notification-list-item-message').allInnerTexts();
+    throw new Error(`No notification matching ${String(textOrRegex)} (shown: ${shown.join(' | ') || 'none'})`, { cause: err });
+  }
+  return (await toast.locator('.notification-list-item-message').innerText()).trim();
+}
+
+/** Clicks the button labelled `button` on the notification matching `textOrRegex`. */
+export async function clickNotificationButton(page: Page, textOrRegex: string | RegExp, button: string): Promise<void> {
+  const toast = notification(page, textOrRegex);
+  await toast.waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
+  await toast.locator('.notification-list-item-buttons-container .monaco-button', { hasText: exactly(button) }).click();
+}
+
+/** Saves a full-window PNG to test-results/screenshots/<name>.png and returns its path. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(SCREENSHOTS_DIR, { recursive: true });
+  const path = join(SCREENSHOTS_DIR, `${name.replace(/[^\w.-]+/g, '-')}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+/** Opens the activity-bar view container titled `title` (e.g. "Explorer", "Sandbox Agents") unless
+ *  it is already open (a second click would close it), and returns the side bar. */
+export async function viewContainer(page: Page, title: string): Promise<Locator> {
+  const item = page
+    .locator('.part.activitybar .action-item')
+    .filter({ has: page.locator(`.action-label[aria-label^="${title.replace(/"/g, '\\"')}"]`) })
+    .first();
+  await item.waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
+  if (!(await item.evaluate((el) => el.classList.contains('checked')))) await item.click();
+  const sideBar = page.locator('.part.sidebar');
+  await sideBar
+    .locator('.composite.title .title-label')
+    .filter({ hasText: new RegExp(escapeRegExp(title), 'i') })
+    .waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
+  return sideBar;
+}
+
+/** A tree item (explorer, custom tree views) by its exact label, within `scope` (default: the page). */
+export function treeItem(scope: Page | Locator, label: string): Locator {
+  return scope
+    .locator('.monaco-list-row[role="treeitem"]')
+    .filter({ has: scope.locator('.monaco-icon-label .label-name, .monaco-icon-label .monaco-highlighted-label', { hasText: exactly(label) }) })
+    .first();
+}
