@@ -13,7 +13,8 @@ import { setting, affects } from './config';
 import { Disposable } from './disposable';
 import { toUserMessage } from './errors';
 import type { Logger } from './logger';
-import { humanPhase, parseTime, type SessionManager } from './sessionManager';
+import type { SessionManager } from './sessionManager';
+import { humanPhase, parseTime, relativeAge } from './sessionInfo';
 
 export type TreeNode = BackendNode | AgentNode | SessionNode | MessageNode;
 
@@ -224,15 +225,6 @@ export function sessionTooltip(s: Session): vscode.MarkdownString {
   }
   if (s.unsandboxed) md.appendMarkdown(`- ⚠️ Runs as a host process, **not sandboxed**\n`);
   return md;
-}
-
-export function relativeAge(ms: number | undefined, now = Date.now()): string {
-  if (!ms) return '';
-  const s = Math.max(0, Math.round((now - ms) / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h`;
-  return `${Math.floor(s / 86400)}d`;
 }
 
 function shortId(id: string): string {

@@ -3,11 +3,11 @@
 // containers, tree items and screenshots. They wait on what a user would see; timeouts are hang
 // guards only.
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 
 const HANG_GUARD_MS = 30_000;
-const REPO_ROOT = resolve(__dirname, '..', '..');
+const REPO_ROOT = resolve(dirname(__filename), '..', '..');
 export const SCREENSHOTS_DIR = join(REPO_ROOT, 'test-results', 'screenshots');
 
 const QUICK_INPUT = '.quick-input-widget';
