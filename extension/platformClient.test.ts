@@ -179,7 +179,7 @@ describe('PlatformClient', () => {
   });
 
   test('ordinary requests time out; message requests have no overall timeout', async () => {
-    const slow: Handler = (_q, res) => setTimeout(() => json(200, { info: { id: 'm', role: 'assistant' }, parts: [] })(_q, res), 400);
+    const slow: Handler = (_q, res) => setTimeout(() => json(200, { info: { id: 'm', role: 'assistant' }, parts: [] })(_q, res, ''), 400);
     const s = await start(slow);
     const c = client(s.url, { requestTimeoutMs: 100, retries: 0 });
     const err = await rejects(c.getSession('x'), PlatformUnreachableError);

@@ -36,6 +36,7 @@ export const DEFAULT_USER_SETTINGS: Readonly<Record<string, unknown>> = {
   'terminal.integrated.gpuAcceleration': 'off',
   'workbench.startupEditor': 'none',
   'workbench.tips.enabled': false,
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
   'chat.disableAIFeatures': true,
   'security.workspace.trust.enabled': false,
   'telemetry.telemetryLevel': 'off',
@@ -210,7 +211,15 @@ async function serverReady(child: ChildProcess, log: string[], onLog?: (line: st
  * server's environment, which the extension hosts it spawns inherit.
  */
 export async function startVSCodeServer(
-  opts: { env?: Record<string, string>; userSettings?: Record<string, unknown>; onLog?: (line: string) => void } = {},
+  opts: {
+    env?: Record<string, string>;
+    userSettings?: Record<string, unknown>;
+    onLog?: (line: string) => void;
+    /** Serve the workbench with VS Code's smoke-test driver, which forwards the workbench log to
+     *  `codeAutomationLog`, but also hides notification toasts (they only reach the notification
+     *  center). On for extension-host tests; off by default so UI tests see what users see. */
+    smokeTestDriver?: boolean;
+  } = {},
 ): Promise<VSCodeServer> {
   const { node, serverMain } = serverPaths();
   const root = mkdtempSync(join(tmpdir(), 'sa-vsc-'));
@@ -235,7 +244,7 @@ export async function startVSCodeServer(
       '--port', '0', // the server picks a free port and prints it: no probe-then-bind race
       '--without-connection-token',
       '--accept-server-license-terms',
-      '--enable-smoke-test-driver',
+      ...(opts.smokeTestDriver ? ['--enable-smoke-test-driver'] : []),
       '--disable-telemetry',
       '--user-data-dir', userDataDir,
       '--server-data-dir', serverDataDir,
@@ -374,6 +383,7 @@ export async function runExtensionTests(opts: {
     server = await startVSCodeServer({
       env: { ...opts.env, [RESULTS_ENV]: resultsFile },
       userSettings: opts.userSettings,
+      smokeTestDriver: true,
       onLog: (line) => log.push(`[server] ${line}`),
     });
     workbench = await openWorkbench(server, {
