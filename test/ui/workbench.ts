@@ -70,26 +70,31 @@ export async function runCommand(page: Page, title: string): Promise<void> {
   await page.locator(QUICK_INPUT).waitFor({ state: 'hidden', timeout: HANG_GUARD_MS });
 }
 
-/** The visible quick input (from `showInputBox`/`createInputBox`): waits for it, checks whether it
- *  masks its text as asked, types `text` and accepts with Enter. */
+/** The visible quick input (from `showInputBox`/`createInputBox`): waits for it (masking its text
+ *  when `password` is true, not masking it when false), types `text` and accepts with Enter. */
 export async function quickInputType(page: Page, text: string, opts: { password?: boolean } = {}): Promise<void> {
-  const box = page.locator(QUICK_INPUT_BOX);
-  await box.waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
-  if (opts.password !== undefined) {
-    const type = await box.getAttribute('type');
-    if ((type === 'password') !== opts.password) {
-      throw new Error(`The input box is ${type === 'password' ? '' : 'not '}a password box (expected ${opts.password ? '' : 'not '}one)`);
-    }
+  const masked = opts.password === undefined ? '' : opts.password ? '[type="password"]' : ':not([type="password"])';
+  const box = page.locator(`${QUICK_INPUT_BOX}${masked}`);
+  try {
+    await box.waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
+  } catch (err) {
+    const type = await page.locator(QUICK_INPUT_BOX).getAttribute('type', { timeout: 1_000 }).catch(() => null);
+    const what = opts.password === undefined ? '' : opts.password ? ' password' : ' plain (unmasked)';
+    throw new Error(`No${what} input box (the quick input's type is ${type ?? 'absent'})`, { cause: err });
   }
   await box.fill(text);
   await box.press('Enter');
 }
 
-/** Picks the quick-pick entry whose label is exactly `label`. */
+/** Picks the quick-pick entry whose label is exactly `label`, and waits for the pick to go. */
 export async function quickPickSelect(page: Page, label: string): Promise<void> {
-  const row = page.locator(QUICK_INPUT_ROW).filter({ has: page.locator('.label-name', { hasText: exactly(label) }) });
-  await row.first().waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
-  await row.first().click();
+  const row = page
+    .locator(QUICK_INPUT_ROW)
+    .filter({ has: page.locator('.label-name', { hasText: exactly(label) }) })
+    .first();
+  await row.waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
+  await row.click();
+  await row.waitFor({ state: 'hidden', timeout: HANG_GUARD_MS });
 }
 
 /** Labels of the entries the visible quick pick shows. */
@@ -98,31 +103,53 @@ export async function quickPickLabels(page: Page): Promise<string[]> {
   return (await page.locator(`${QUICK_INPUT_ROW} .label-name`).allInnerTexts()).map((s) => s.trim());
 }
 
-/** The notification toast whose message contains `textOrRegex`. */
+const NOTIFICATION_ITEMS =
+  '.notifications-toasts.visible .notification-list-item, .notifications-center.visible .notification-list-item';
+
+/** The notification whose message contains `textOrRegex`, shown as a toast or in the notification
+ *  center. (Under the smoke-test driver, which the test server needs, VS Code sends notifications to
+ *  the center only, without toasts.) */
 export function notification(page: Page, textOrRegex: string | RegExp): Locator {
   return page
-    .locator('.notifications-toasts .notification-toast')
+    .locator(NOTIFICATION_ITEMS)
     .filter({ has: page.locator('.notification-list-item-message', { hasText: textOrRegex }) })
     .first();
 }
 
-/** Waits for a notification toast whose message contains `textOrRegex`, and returns its message. */
-export async function waitForNotification(page: Page, textOrRegex: string | RegExp): Promise<string> {
-  const toast = notification(page, textOrRegex);
-  try {
-    await toast.waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
-  } catch (err) {
-    const shown = await page.locator('.notifications-toasts .notification-list-item-message').allInnerTexts();
-    throw new Error(`No notification matching ${String(textOrRegex)} (shown: ${shown.join(' | ') || 'none'})`, { cause: err });
-  }
-  return (await toast.locator('.notification-list-item-message').innerText()).trim();
+/** Opens the notification center (the status-bar bell) unless it is open. */
+export async function showNotifications(page: Page): Promise<void> {
+  if ((await page.locator('.notifications-center.visible').count()) > 0) return;
+  await page.locator('[id="status.notifications"]').click();
+  await page.locator('.notifications-center.visible').waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
 }
 
-/** Clicks the button labelled `button` on the notification matching `textOrRegex`. */
+/** Waits for a notification whose message contains `textOrRegex` (opening the notification center
+ *  to look there too), and returns its message. */
+export async function waitForNotification(page: Page, textOrRegex: string | RegExp): Promise<string> {
+  const item = notification(page, textOrRegex);
+  const deadline = Date.now() + HANG_GUARD_MS;
+  while (!(await item.isVisible())) {
+    if (Date.now() > deadline) {
+      const shown = await page.locator(NOTIFICATION_ITEMS).locator('.notification-list-item-message').allInnerTexts();
+      throw new Error(`No notification matching ${String(textOrRegex)} (shown: ${shown.join(' | ') || 'none'})`);
+    }
+    await showNotifications(page);
+    await item.waitFor({ state: 'visible', timeout: 500 }).catch(() => undefined);
+  }
+  return (await item.locator('.notification-list-item-message').innerText()).trim();
+}
+
+/** Clicks the button labelled `button` on the notification matching `textOrRegex`, expanding the
+ *  notification first when its buttons are folded away. */
 export async function clickNotificationButton(page: Page, textOrRegex: string | RegExp, button: string): Promise<void> {
-  const toast = notification(page, textOrRegex);
-  await toast.waitFor({ state: 'visible', timeout: HANG_GUARD_MS });
-  await toast.locator('.notification-list-item-buttons-container .monaco-button', { hasText: exactly(button) }).click();
+  await waitForNotification(page, textOrRegex);
+  const item = notification(page, textOrRegex);
+  const target = item.locator('.notification-list-item-buttons-container .monaco-button', { hasText: exactly(button) });
+  if (!(await target.isVisible())) {
+    const expand = item.locator('.codicon-notifications-expand');
+    if (await expand.isVisible()) await expand.click();
+  }
+  await target.click({ timeout: HANG_GUARD_MS });
 }
 
 /** Saves a full-window PNG to test-results/screenshots/<name>.png and returns its path. */
@@ -152,8 +179,9 @@ export async function viewContainer(page: Page, title: string): Promise<Locator>
 
 /** A tree item (explorer, custom tree views) by its exact label, within `scope` (default: the page). */
 export function treeItem(scope: Page | Locator, label: string): Locator {
-  return scope
-    .locator('.monaco-list-row[role="treeitem"]')
-    .filter({ has: scope.locator('.monaco-icon-label .label-name, .monaco-icon-label .monaco-highlighted-label', { hasText: exactly(label) }) })
-    .first();
+  const page = 'keyboard' in scope ? scope : scope.page();
+  const labelled = page.locator('.monaco-icon-label .label-name, .monaco-icon-label .monaco-highlighted-label', {
+    hasText: exactly(label),
+  });
+  return scope.locator('.monaco-list-row[role="treeitem"]').filter({ has: labelled }).first();
 }

@@ -11,6 +11,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { TestResult } from './suite/index';
 
 const CODE_SERVER_VERSION = process.env.SANDBOX_AGENTS_CODE_SERVER_VERSION ?? '4.139.1';
 const CHROMIUM = process.env.SANDBOX_AGENTS_CHROMIUM ?? '/usr/bin/chromium';
@@ -62,13 +63,8 @@ export interface VSCodeServer {
   stop(): Promise<void>;
 }
 
-export interface TestResult {
-  title: string;
-  fullTitle: string;
-  state: 'passed' | 'failed' | 'pending';
-  durationMs: number;
-  error?: string;
-}
+/** One mocha test as the suite reports it (its type lives with the suite, which writes it). */
+export type { TestResult };
 
 export interface Workbench {
   readonly page: Page;
@@ -149,7 +145,9 @@ function collectLines(stream: NodeJS.ReadableStream | null, sink: string[], onLi
     }
   });
   stream.on('end', () => {
-    if (pending) sink.push(pending);
+    if (!pending) return;
+    sink.push(pending);
+    onLine?.(pending);
   });
 }
 
@@ -215,10 +213,6 @@ export async function startVSCodeServer(
     env?: Record<string, string>;
     userSettings?: Record<string, unknown>;
     onLog?: (line: string) => void;
-    /** Serve the workbench with VS Code's smoke-test driver, which forwards the workbench log to
-     *  `codeAutomationLog`, but also hides notification toasts (they only reach the notification
-     *  center). On for extension-host tests; off by default so UI tests see what users see. */
-    smokeTestDriver?: boolean;
   } = {},
 ): Promise<VSCodeServer> {
   const { node, serverMain } = serverPaths();
@@ -244,7 +238,10 @@ export async function startVSCodeServer(
       '--port', '0', // the server picks a free port and prints it: no probe-then-bind race
       '--without-connection-token',
       '--accept-server-license-terms',
-      ...(opts.smokeTestDriver ? ['--enable-smoke-test-driver'] : []),
+      // A built workbench honours the URL payload (extensionDevelopmentPath, extensionTestsPath)
+      // only with the smoke-test driver, which also forwards its log to codeAutomationLog. It
+      // also keeps notification toasts from showing: they go to the notification center only.
+      '--enable-smoke-test-driver',
       '--disable-telemetry',
       '--user-data-dir', userDataDir,
       '--server-data-dir', serverDataDir,
@@ -263,6 +260,10 @@ export async function startVSCodeServer(
   }
 
   const pid = child.pid!;
+  // A test that never calls stop() must not keep its process alive, nor leave the server behind.
+  child.unref();
+  for (const stream of [child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
+  leftovers.set(pid, root);
   let stopping: Promise<void> | undefined;
   return {
     port,
@@ -276,10 +277,27 @@ export async function startVSCodeServer(
     stop: () =>
       (stopping ??= (async () => {
         await killGroup(pid);
+        leftovers.delete(pid);
         rmSync(root, { recursive: true, force: true, maxRetries: 3 });
       })()),
   };
 }
+
+/** Servers not stopped yet (process group id → temp root) and Chromium profiles not closed yet:
+ *  ended and removed when this process exits. (Playwright ends the browsers themselves.) */
+const leftovers = new Map<number, string>();
+const leftoverProfiles = new Set<string>();
+process.once('exit', () => {
+  for (const [pgid, root] of leftovers) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    rmSync(root, { recursive: true, force: true });
+  }
+  for (const profile of leftoverProfiles) rmSync(profile, { recursive: true, force: true });
+});
 
 const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -310,6 +328,7 @@ export async function openWorkbench(
   },
 ): Promise<Workbench> {
   const profile = mkdtempSync(join(tmpdir(), 'sa-chromium-'));
+  leftoverProfiles.add(profile);
   const log: string[] = [];
   const push = (line: string): void => {
     log.push(line);
@@ -351,11 +370,13 @@ export async function openWorkbench(
         (closing ??= (async () => {
           await browser.close().catch(() => undefined);
           rmSync(profile, { recursive: true, force: true, maxRetries: 3 });
+          leftoverProfiles.delete(profile);
         })()),
     };
   } catch (err) {
     await context?.close().catch(() => undefined);
     rmSync(profile, { recursive: true, force: true, maxRetries: 3 });
+    leftoverProfiles.delete(profile);
     throw err;
   }
 }
@@ -383,7 +404,6 @@ export async function runExtensionTests(opts: {
     server = await startVSCodeServer({
       env: { ...opts.env, [RESULTS_ENV]: resultsFile },
       userSettings: opts.userSettings,
-      smokeTestDriver: true,
       onLog: (line) => log.push(`[server] ${line}`),
     });
     workbench = await openWorkbench(server, {
@@ -396,7 +416,7 @@ export async function runExtensionTests(opts: {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`The extension tests did not finish within ${timeoutMs} ms. Log:\n${log.join('\n')}`)),
+        () => reject(new Error(`The extension tests did not finish within ${timeoutMs} ms. Log:\n${log.slice(-300).join('\n')}`)),
         timeoutMs,
       );
     });

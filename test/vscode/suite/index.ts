@@ -6,6 +6,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Mocha from 'mocha';
 
+/** Same name as RESULTS_ENV in test/vscode/server.ts, which this extension-host bundle does not import. */
 const RESULTS_ENV = 'SANDBOX_AGENTS_TEST_RESULTS';
 
 export interface TestResult {
@@ -18,10 +19,11 @@ export interface TestResult {
 
 /** Prints one line per test to the console and keeps the results file up to date after each one, so
  *  a run that hangs still leaves what it finished. Hook failures count as failed results. */
-class ResultsReporter {
+class ResultsReporter extends Mocha.reporters.Base {
   private readonly results: TestResult[] = [];
 
-  constructor(runner: Mocha.Runner) {
+  constructor(runner: Mocha.Runner, options?: Mocha.MochaOptions) {
+    super(runner, options);
     const { EVENT_TEST_PASS, EVENT_TEST_FAIL, EVENT_TEST_PENDING, EVENT_RUN_END } = Mocha.Runner.constants;
     runner.on(EVENT_TEST_PASS, (test) => this.add(test, 'passed'));
     runner.on(EVENT_TEST_FAIL, (test, err) => this.add(test, 'failed', err));
@@ -59,8 +61,7 @@ function describeError(err: unknown): string {
 }
 
 export async function run(): Promise<void> {
-  const mocha = new Mocha({ ui: 'bdd', timeout: 60_000, color: false });
-  mocha.reporter(ResultsReporter as unknown as typeof Mocha.reporters.Base);
+  const mocha = new Mocha({ ui: 'bdd', timeout: 60_000, color: false, reporter: ResultsReporter });
   for (const file of readdirSync(__dirname).filter((f) => f.endsWith('.test.js')).sort()) {
     mocha.addFile(join(__dirname, file));
   }
