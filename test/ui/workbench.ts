@@ -14,7 +14,8 @@ const QUICK_INPUT = '.quick-input-widget';
 const QUICK_INPUT_BOX = `${QUICK_INPUT} .quick-input-box input`;
 const QUICK_INPUT_ROW = `${QUICK_INPUT} .monaco-list-row`;
 
-/** Waits until the workbench has laid out its parts and the extension host is connected. */
+/** Waits until the workbench has laid out its parts. Extensions may still be loading: helpers that
+ *  need their contributions (runCommand) wait for those themselves. */
 export async function waitForWorkbench(page: Page): Promise<void> {
   await page.locator('.monaco-workbench .part.activitybar').waitFor({ state: 'visible', timeout: 60_000 });
   await page.locator('.monaco-workbench .part.statusbar').waitFor({ state: 'visible', timeout: 60_000 });
@@ -67,7 +68,16 @@ export async function runCommand(page: Page, title: string): Promise<void> {
     }
   }
   await box.press('Enter');
-  await page.locator(QUICK_INPUT).waitFor({ state: 'hidden', timeout: HANG_GUARD_MS });
+  // Done when the palette closed, or when the command opened an input of its own in its place.
+  const deadline2 = Date.now() + HANG_GUARD_MS;
+  while (Date.now() < deadline2) {
+    const visible = await page.locator(`${QUICK_INPUT}:not(.quick-input-widget-closing)`).isVisible();
+    if (!visible) return;
+    const value = await box.inputValue().catch(() => '');
+    if (!value.startsWith('>')) return;
+    await page.waitForTimeout(50);
+  }
+  throw new Error(`The command palette did not close after running "${title}"`);
 }
 
 /** The visible quick input (from `showInputBox`/`createInputBox`): waits for it (masking its text
