@@ -3,6 +3,7 @@
 import * as esbuild from 'esbuild';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const args = new Set(process.argv.slice(2));
 const production = args.has('--production');
@@ -48,20 +49,23 @@ function options(e) {
   };
 }
 
-const all = [...entries, ...(withTests ? testEntries() : [])];
-if (!watch) rmSync('dist', { recursive: true, force: true });
-// A suite file removed from test/vscode/suite/ must not leave a stale bundle that still runs.
-if (!watch && withTests) rmSync('dist-test', { recursive: true, force: true });
+// Imported by bench/ for the entry table: build only when run as a script.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const all = [...entries, ...(withTests ? testEntries() : [])];
+  if (!watch) rmSync('dist', { recursive: true, force: true });
+  // A suite file removed from test/vscode/suite/ must not leave a stale bundle that still runs.
+  if (!watch && withTests) rmSync('dist-test', { recursive: true, force: true });
 
-if (watch) {
-  for (const e of all) {
-    const ctx = await esbuild.context(options(e));
-    await ctx.watch();
+  if (watch) {
+    for (const e of all) {
+      const ctx = await esbuild.context(options(e));
+      await ctx.watch();
+    }
+    console.log(`[esbuild] watching ${all.length} bundles`);
+  } else {
+    const t0 = Date.now();
+    await Promise.all(all.map((e) => esbuild.build(options(e))));
+    const sizes = entries.map((e) => `${e.out} ${(statSync(e.out).size / 1024).toFixed(1)} KiB`).join(', ');
+    console.log(`[esbuild] built ${all.length} bundles in ${Date.now() - t0} ms (${sizes})`);
   }
-  console.log(`[esbuild] watching ${all.length} bundles`);
-} else {
-  const t0 = Date.now();
-  await Promise.all(all.map((e) => esbuild.build(options(e))));
-  const sizes = entries.map((e) => `${e.out} ${(statSync(e.out).size / 1024).toFixed(1)} KiB`).join(', ');
-  console.log(`[esbuild] built ${all.length} bundles in ${Date.now() - t0} ms (${sizes})`);
 }
