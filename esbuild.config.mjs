@@ -17,6 +17,8 @@ const browser = { platform: 'browser', format: 'iife', target: 'es2022' };
  *  harness init) join this table as their folders land. */
 export const entries = [
   { name: 'extension', in: 'extension/extension.ts', out: 'dist/extension.js', ...node, external: ['vscode'] },
+  // The bridge loads node-pty (native, N-API prebuilds) at run time; ssh2's optional native parts stay out.
+  { name: 'bridge', in: 'bridge/main.ts', out: 'dist/bridge.js', ...node, external: ['@lydell/node-pty', 'cpu-features', '*.node'] },
 ];
 
 /** Extension-host test suites: one bundle per suite file plus the mocha entry, `vscode` and mocha external. */

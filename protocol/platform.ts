@@ -144,6 +144,16 @@ const agentFields = {
   template_id: opt(z.string()),
   projects: opt(z.array(z.unknown())),
   pfp_url: opt(z.string()),
+  /** Bridge extension: an absolute host folder mounted at /work/repo in the sandbox. */
+  workspace_path: opt(z.string()),
+  /** Bridge extension: sandbox limits (defaults in the bridge's README). */
+  resources: opt(
+    z.object({
+      memory_mb: opt(z.int().check(z.minimum(64), z.maximum(1024 * 1024))),
+      cpus: opt(z.number().check(z.gt(0), z.lte(256))),
+      pids: opt(z.int().check(z.minimum(16), z.maximum(1_000_000))),
+    }),
+  ),
 };
 export const CreateAgentBody = z.object(agentFields);
 export type CreateAgentBody = z.infer<typeof CreateAgentBody>;

@@ -1,0 +1,242 @@
+/**
+ * The platform API for agents and sessions, with the platform's paths, shapes, status codes and
+ * error shapes (shared/docs/platform-api.md): a list envelope for agents, a bare array for
+ * sessions, 200 on create, 204 on agent delete, 200 `{id,status}` on session delete.
+ */
+import { randomUUID } from 'node:crypto';
+import * as z from 'zod/mini';
+import '../protocol/zod';
+import { API_PREFIX, CreateAgentBody, CreateSessionBody, ListAgentsQuery, PatchAgentBody, TUI_HARNESSES } from '../protocol/platform';
+import { HttpError, LOCAL_HARNESSES, type SessionService } from './sessions';
+import type { StateStore, StoredAgent, StoredSession } from './stateStore';
+
+export interface ApiRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: unknown;
+}
+
+export interface ApiReply {
+  status: number;
+  body?: unknown;
+}
+
+const ACTIVE = new Set(['creating', 'ready']);
+
+/** zod issues as the platform sends them: an array, each with path and message. */
+function issues(err: z.core.$ZodError): unknown[] {
+  return err.issues.map((i) => ({ code: i.code, path: i.path, message: i.message }));
+}
+
+function parse<S extends z.ZodMiniType>(schema: S, value: unknown): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new HttpError(400, { error: issues(r.error) });
+  return r.data;
+}
+
+export class Api {
+  constructor(
+    private readonly store: StateStore,
+    private readonly sessions: SessionService,
+    private readonly opts: { idleTimeoutMs: number; unsandboxed: boolean; models: () => string[] },
+  ) {}
+
+  async handle(req: ApiRequest): Promise<ApiReply> {
+    if (req.path === '/api/v1/models' && req.method === 'GET') {
+      return { status: 200, body: { object: 'list', data: this.opts.models().map((id) => ({ id, object: 'model', owned_by: 'sandbox-agents' })) } };
+    }
+    if (!req.path.startsWith(API_PREFIX + '/')) {
+      // The platform forwards other /api/v1 paths to its gateway; answer in that gateway's shape.
+      return { status: 404, body: { detail: 'Not Found' } };
+    }
+    const parts = req.path.slice(API_PREFIX.length + 1).split('/').map(decodeURIComponent);
+    const [a, id, sub, extra] = parts;
+    const m = req.method;
+    if (a === 'agents' && parts.length === 1) {
+      if (m === 'GET') return this.listAgents(req.query);
+      if (m === 'POST') return this.createAgent(req.body);
+    }
+    if (a === 'agents' && id && parts.length === 2) {
+      if (m === 'GET') return { status: 200, body: this.agentJson(this.agent(id)) };
+      if (m === 'PATCH') return this.patchAgent(id, req.body);
+      if (m === 'DELETE') return this.deleteAgent(id);
+    }
+    if (a === 'agents' && id && sub === 'session' && parts.length === 3 && m === 'POST') return this.createSession(id, req.body);
+    if (a === 'sessions' && parts.length === 1 && m === 'GET') {
+      const limit = Math.min(200, Math.max(1, Number(req.query.get('limit') ?? 50) || 50));
+      return { status: 200, body: this.sessions.list(req.query.get('agent_id') ?? undefined, limit).map((s) => this.sessionJson(s)) };
+    }
+    if (a === 'sessions' && id && parts.length === 2) {
+      if (m === 'GET') return { status: 200, body: this.sessionJson(this.sessions.get(id)) };
+      if (m === 'DELETE') return { status: 200, body: await this.sessions.delete(id) };
+    }
+    if (a === 'sessions' && id && sub && !extra && m === 'POST') {
+      if (sub === 'restart') return { status: 200, body: this.sessionJson(await this.sessions.restart(id)) };
+      if (sub === 'abort' || sub === 'message' || sub === 'message_stream') {
+        const s = this.sessions.get(id);
+        throw new HttpError(409, { error: `session ${s.id} runs a terminal harness: connect to /tty` });
+      }
+    }
+    if (a === 'sessions' && id && sub === 'messages' && m === 'GET') {
+      this.sessions.get(id);
+      return { status: 200, body: [] };
+    }
+    return { status: 404, body: { detail: 'Not Found' } };
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private agent(id: string): StoredAgent {
+    const agent = this.store.data.agents.find((x) => x.id === id);
+    if (!agent) throw new HttpError(404, { error: `agent '${id}' not found` });
+    return agent;
+  }
+
+  private listAgents(query: URLSearchParams): ApiReply {
+    const num = (k: string) => (query.has(k) ? Number(query.get(k)) : undefined);
+    const q = parse(ListAgentsQuery, {
+      limit: num('limit'),
+      offset: num('offset'),
+      sort: query.get('sort') ?? undefined,
+      order: query.get('order') ?? undefined,
+      search: query.get('search') ?? undefined,
+    });
+    const limit = q.limit ?? 50;
+    const offset = q.offset ?? 0;
+    const needle = q.search?.toLowerCase();
+    let list = this.store.data.agents.filter((x) => !needle || [x.name, x.id, x.harness_id].some((f) => f.toLowerCase().includes(needle)));
+    const sort = q.sort ?? 'created_at';
+    const dir = (q.order ?? (sort === 'created_at' ? 'desc' : 'asc')) === 'asc' ? 1 : -1;
+    const key = (x: StoredAgent): string | number =>
+      sort === 'sessions' ? this.sessions.list(x.id, 1000).length : sort === 'name' ? x.name.toLowerCase() : sort === 'harness_id' ? x.harness_id : x.created_at;
+    list = [...list].sort((l, r) => {
+      const kl = key(l);
+      const kr = key(r);
+      return (kl < kr ? -1 : kl > kr ? 1 : l.id.localeCompare(r.id)) * dir;
+    });
+    return {
+      status: 200,
+      body: {
+        data: list.slice(offset, offset + limit).map((x) => {
+          const sessions = this.sessions.list(x.id, 10_000);
+          return { ...this.agentJson(x), session_count: sessions.length, has_active_session: sessions.some((s) => ACTIVE.has(s.status)) };
+        }),
+        total: list.length,
+        limit,
+        offset,
+      },
+    };
+  }
+
+  private createAgent(raw: unknown): ApiReply {
+    const body = parse(CreateAgentBody, raw);
+    const harness = body.harness_id ?? 'opencode';
+    if (!(LOCAL_HARNESSES as readonly string[]).includes(harness)) {
+      throw new HttpError(400, { error: { error: `unknown harness_id "${harness}". Valid: ${LOCAL_HARNESSES.join(', ')}` } });
+    }
+    if (body.workspace_path !== undefined && !body.workspace_path.startsWith('/')) throw new HttpError(400, { error: [{ code: 'custom', path: ['workspace_path'], message: 'must be an absolute path' }] });
+    const now = new Date().toISOString();
+    const agent: StoredAgent = {
+      id: randomUUID(),
+      name: body.name ?? `agent-${now.slice(0, 19)}`,
+      model: body.model,
+      prompt: body.prompt ?? null,
+      harness_id: harness,
+      repo_url: body.repo_url ?? null,
+      branch: body.branch ?? 'main',
+      tools: body.tools ?? [],
+      mcp_servers: body.mcp_servers ?? [],
+      env_var_hosts: body.env_var_hosts ?? {},
+      allow_out: body.allow_out ?? [],
+      deny_out: body.deny_out ?? [],
+      env_var_names: Object.keys(body.env_vars ?? {}),
+      workspace_path: body.workspace_path ?? null,
+      resources: body.resources ?? null,
+      created_at: now,
+      updated_at: now,
+    };
+    this.store.data.agents.push(agent);
+    this.store.changed();
+    return { status: 200, body: this.agentJson(agent) };
+  }
+
+  private patchAgent(id: string, raw: unknown): ApiReply {
+    const agent = this.agent(id);
+    if (raw && typeof raw === 'object') {
+      for (const field of ['harness_id', 'repo_url'] as const) {
+        const given = (raw as Record<string, unknown>)[field];
+        if (given !== undefined && given !== agent[field]) throw new HttpError(400, { error: `${field} cannot be changed` });
+      }
+    }
+    const body = parse(PatchAgentBody, raw);
+    const { env_vars, ...rest } = body;
+    for (const [k, v] of Object.entries(rest)) if (v !== undefined) (agent as unknown as Record<string, unknown>)[k] = v;
+    if (env_vars) agent.env_var_names = Object.keys(env_vars);
+    agent.updated_at = new Date().toISOString();
+    this.store.changed();
+    return { status: 200, body: this.agentJson(agent) };
+  }
+
+  private async deleteAgent(id: string): Promise<ApiReply> {
+    this.agent(id);
+    for (const s of this.sessions.list(id, 10_000)) if (ACTIVE.has(s.status)) await this.sessions.delete(s.id, 'agent deleted');
+    this.store.data.agents = this.store.data.agents.filter((x) => x.id !== id);
+    this.store.changed();
+    return { status: 204 };
+  }
+
+  private createSession(agentId: string, raw: unknown): ApiReply {
+    const agent = this.agent(agentId);
+    const body = parse(CreateSessionBody, raw ?? {});
+    return { status: 200, body: this.sessionJson(this.sessions.create(agent, body.title)) };
+  }
+
+  agentJson(x: StoredAgent): Record<string, unknown> {
+    return {
+      id: x.id,
+      name: x.name,
+      model: x.model,
+      prompt: x.prompt,
+      harness_id: x.harness_id,
+      supports_tui: TUI_HARNESSES.has(x.harness_id),
+      repo_url: x.repo_url,
+      branch: x.branch,
+      tools: x.tools,
+      mcp_servers: x.mcp_servers,
+      // Values are credentials: the bridge never stores them, and never echoes them.
+      env_vars: Object.fromEntries(x.env_var_names.map((n) => [n, ''])),
+      env_var_hosts: x.env_var_hosts,
+      allow_out: x.allow_out,
+      deny_out: x.deny_out,
+      workspace_path: x.workspace_path,
+      resources: x.resources,
+      created_at: x.created_at,
+      updated_at: x.updated_at,
+    };
+  }
+
+  sessionJson(s: StoredSession): Record<string, unknown> {
+    const agent = this.store.data.agents.find((x) => x.id === s.agent_id);
+    const tui = agent ? TUI_HARNESSES.has(agent.harness_id) : true;
+    return {
+      id: s.id,
+      agent_id: s.agent_id,
+      title: s.title,
+      status: s.status,
+      phase: s.phase,
+      phase_detail: s.phase_detail,
+      failure_reason: s.failure_reason,
+      sandbox_url: null,
+      tty_url: tui && s.status === 'ready' ? `${API_PREFIX}/sessions/${s.id}/tty` : null,
+      tty_token: tui ? s.tty_token : null,
+      supports_tui: tui,
+      harness_session_id: tui ? 'tty' : null,
+      created_at: s.created_at,
+      last_seen_at: s.last_seen_at,
+      idle_timeout_ms: this.opts.idleTimeoutMs,
+      unsandboxed: s.runtime === 'host',
+      runtime: s.runtime,
+    };
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * `node dist/bridge.js serve [--port 0] [--state-dir DIR] [--runtime docker|host] [--docker-host URL]
+ *   [--image IMAGE] [--master-key-file F] [--allow-origin O]… [--idle-timeout-minutes N] [--verbose]`
+ *
+ * A local agent platform: the platform API and /tty on 127.0.0.1, sessions in Docker containers (or
+ * host processes). Prints exactly one line on stdout when ready:
+ * `{"event":"listening","url":"http://127.0.0.1:<port>","pid":<pid>}`; logs go to stderr and to
+ * `bridge.log` in the state dir. SIGTERM closes sockets and flushes state; sandboxes keep running.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Api } from './api';
+import { createLog, type BridgeLog } from './log';
+import { DockerRuntime } from './runtimes/docker';
+import { HostRuntime, runHolder } from './runtimes/host';
+import type { Runtime } from './runtimes/runtime';
+import { BridgeServer } from './server';
+import { SessionService } from './sessions';
+import { StateStore } from './stateStore';
+
+export const DEFAULT_IMAGE = 'sandbox-agents/shell:latest';
+
+export interface ServeOptions {
+  port: number;
+  stateDir: string;
+  runtime: 'docker' | 'host';
+  dockerHost?: string;
+  image: string;
+  masterKeyFile?: string;
+  allowOrigins: string[];
+  idleTimeoutMinutes: number;
+  verbose: boolean;
+}
+
+export function defaultStateDir(): string {
+  const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(base, 'sandbox-agents', 'bridge');
+}
+
+function usage(message?: string): never {
+  if (message) process.stderr.write(`bridge: ${message}\n`);
+  process.stderr.write(
+    'usage: bridge.js serve [--port N] [--state-dir DIR] [--runtime docker|host] [--docker-host URL] [--image IMAGE]\n' +
+      '                       [--master-key-file FILE] [--allow-origin ORIGIN]... [--idle-timeout-minutes N] [--verbose]\n',
+  );
+  process.exit(2);
+}
+
+export function parseServeArgs(argv: string[]): ServeOptions {
+  const o: ServeOptions = { port: 0, stateDir: defaultStateDir(), runtime: 'docker', image: DEFAULT_IMAGE, allowOrigins: [], idleTimeoutMinutes: 24 * 60, verbose: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('--')) usage(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case '--port': {
+        const p = Number(value());
+        if (!Number.isInteger(p) || p < 0 || p > 65535) usage('--port must be 0..65535');
+        o.port = p;
+        break;
+      }
+      case '--state-dir':
+        o.stateDir = resolve(value());
+        break;
+      case '--runtime': {
+        const r = value();
+        if (r !== 'docker' && r !== 'host') usage('--runtime must be docker or host');
+        o.runtime = r;
+        break;
+      }
+      case '--docker-host':
+        o.dockerHost = value();
+        break;
+      case '--image':
+        o.image = value();
+        break;
+      case '--master-key-file':
+        o.masterKeyFile = resolve(value());
+        break;
+      case '--allow-origin':
+        o.allowOrigins.push(value());
+        break;
+      case '--idle-timeout-minutes': {
+        const n = Number(value());
+        if (!Number.isFinite(n) || n < 0) usage('--idle-timeout-minutes must be ≥ 0 (0: never)');
+        o.idleTimeoutMinutes = n;
+        break;
+      }
+      case '--verbose':
+        o.verbose = true;
+        break;
+      default:
+        usage(`unknown argument ${a}`);
+    }
+  }
+  return o;
+}
+
+/** Env, else the given file, else a 256-bit key created once in the state dir (mode 0600). */
+function masterKey(o: ServeOptions): string {
+  const fromEnv = process.env.SANDBOX_AGENTS_MASTER_KEY?.trim();
+  if (fromEnv) return fromEnv;
+  const file = o.masterKeyFile ?? join(o.stateDir, 'master-key');
+  if (existsSync(file)) {
+    const key = readFileSync(file, 'utf8').trim();
+    if (key.length < 16) throw new Error(`the master key in ${file} is shorter than 16 characters`);
+    return key;
+  }
+  if (o.masterKeyFile) throw new Error(`--master-key-file ${file} does not exist`);
+  const key = `sa-${randomBytes(32).toString('base64url')}`;
+  writeFileSync(file, key + '\n', { mode: 0o600, flag: 'wx' });
+  return key;
+}
+
+/** One bridge per state dir: an exclusive lock file holding the owner's pid (stale locks are taken over). */
+function takeLock(dir: string): () => void {
+  const path = join(dir, 'bridge.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      if (pid && pid !== process.pid && alive(pid)) throw new Error(`another bridge (pid ${pid}) is serving ${dir}`);
+      rmSync(path, { force: true });
+    }
+  }
+  throw new Error(`could not lock ${dir}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function serve(o: ServeOptions): Promise<{ url: string; close(): Promise<void> }> {
+  mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+  chmodSync(o.stateDir, 0o700);
+  const release = takeLock(o.stateDir);
+  let key: string;
+  try {
+    key = masterKey(o);
+  } catch (err) {
+    release();
+    throw err;
+  }
+  const log: BridgeLog = createLog({ file: join(o.stateDir, 'bridge.log'), verbose: o.verbose, secrets: () => [key] });
+  const store = StateStore.load(o.stateDir, () => randomUUID(), log);
+  const runtime: Runtime =
+    o.runtime === 'docker'
+      ? new DockerRuntime({ dockerHost: o.dockerHost, image: o.image }, log)
+      : new HostRuntime({ stateDir: o.stateDir, bridgeScript: process.argv[1] }, log);
+  const idleTimeoutMs = o.idleTimeoutMinutes * 60_000;
+  const sessions = new SessionService(store, runtime, log, {
+    shellCommand: o.runtime === 'docker' ? ['/bin/sh', '-c', 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi'] : [process.env.SHELL || '/bin/bash', '-l'],
+    idleTimeoutMs,
+    scrollback: 10_000,
+  });
+  try {
+    await runtime.preflight();
+  } catch (err) {
+    // Still serve: the API answers and sessions fail with this reason, so the user sees why.
+    log.warn((err as Error).message);
+  }
+  await sessions.adoptAll();
+  sessions.startReaper();
+  const api = new Api(store, sessions, { idleTimeoutMs: idleTimeoutMs || 365 * 86_400_000, unsandboxed: !runtime.sandboxed, models: () => [] });
+  const server = new BridgeServer(api, sessions, { masterKey: key, allowedOrigins: o.allowOrigins }, log);
+  const url = await server.listen(o.port);
+  writeFileSync(join(o.stateDir, 'bridge.json'), JSON.stringify({ url, pid: process.pid, runtime: o.runtime, started_at: new Date().toISOString() }), { mode: 0o600 });
+  log.info(`listening on ${url} (runtime ${o.runtime}, state ${o.stateDir})`);
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    close: () =>
+      (closing ??= (async () => {
+        log.info('shutting down: sandboxes keep running');
+        sessions.shutdown();
+        await server.close();
+        store.flushNow();
+        rmSync(join(o.stateDir, 'bridge.json'), { force: true });
+        release();
+      })()),
+  };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === 'hold') return runHolder(rest);
+  if (command !== 'serve') usage(command ? `unknown command ${command}` : undefined);
+  const o = parseServeArgs(rest);
+  let bridge: Awaited<ReturnType<typeof serve>>;
+  try {
+    bridge = await serve(o);
+  } catch (err) {
+    process.stderr.write(`bridge: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`${JSON.stringify({ event: 'listening', url: bridge.url, pid: process.pid })}\n`);
+  const stop = () => void bridge.close().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+void main(process.argv.slice(2));

@@ -1,0 +1,189 @@
+/**
+ * Sessions as Docker containers (dockerode): one container per session, `Tty: true`, no network,
+ * non-root, no capabilities, no privilege escalation, resource limits, labelled so a restarted
+ * bridge finds them again. Containers outlive the bridge.
+ */
+import Docker from 'dockerode';
+import type { Duplex } from 'node:stream';
+import { Emitter, RuntimeUnavailableError, type ExitInfo, type Runtime, type SandboxProcess, type SandboxSpec } from './runtime';
+import type { BridgeLog } from '../log';
+
+export const LABEL_SESSION = 'sandbox-agents.session';
+export const LABEL_AGENT = 'sandbox-agents.agent';
+export const LABEL_BRIDGE = 'sandbox-agents.bridge';
+/** Output replayed into the mirror after adoption: the container log's tail, at most this much. */
+const HISTORY_BYTES = 2 * 1024 * 1024;
+
+export interface DockerRuntimeOptions {
+  /** `unix:///var/run/docker.sock`, `tcp://host:port`, or undefined for DOCKER_HOST / the default socket. */
+  dockerHost?: string;
+  /** Image for `shell` sessions. */
+  image: string;
+  /** uid:gid inside the container. */
+  user?: string;
+}
+
+export function dockerOptions(host: string | undefined): Docker.DockerOptions {
+  const h = host ?? process.env.DOCKER_HOST;
+  if (!h) return { socketPath: '/var/run/docker.sock' };
+  if (h.startsWith('unix://')) return { socketPath: h.slice('unix://'.length) };
+  if (h.startsWith('npipe://')) return { socketPath: h.slice('npipe://'.length) };
+  const url = new URL(h.replace(/^tcp:/, 'http:'));
+  return { host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' };
+}
+
+function describeHost(host: string | undefined): string {
+  return host ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+}
+
+export class DockerRuntime implements Runtime {
+  readonly kind = 'docker' as const;
+  readonly sandboxed = true;
+  private readonly docker: Docker;
+
+  constructor(
+    private readonly opts: DockerRuntimeOptions,
+    private readonly log: BridgeLog,
+  ) {
+    this.docker = new Docker(dockerOptions(opts.dockerHost));
+  }
+
+  async preflight(): Promise<void> {
+    try {
+      await withTimeout(this.docker.ping(), 5000, 'no answer within 5 s');
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === 'ENOENT' ? 'no Docker socket there' : e.code === 'EACCES' ? 'permission denied (is your user in the docker group?)' : e.code === 'ECONNREFUSED' ? 'connection refused (is the Docker daemon running?)' : e.message;
+      throw new RuntimeUnavailableError(`Docker is not reachable at ${describeHost(this.opts.dockerHost)}: ${why}`);
+    }
+  }
+
+  async start(spec: SandboxSpec): Promise<SandboxProcess> {
+    try {
+      await this.docker.getImage(this.opts.image).inspect();
+    } catch {
+      throw new RuntimeUnavailableError(`image ${this.opts.image} is not available in Docker (build it, or start the bridge with --image)`);
+    }
+    const binds = spec.workspacePath ? [`${spec.workspacePath}:/work/repo:rw`] : [];
+    const container = await this.docker.createContainer({
+      name: `sandbox-agents-${spec.sessionId}`,
+      Image: this.opts.image,
+      Cmd: spec.command,
+      User: this.opts.user ?? '1001:1001',
+      Tty: true,
+      OpenStdin: true,
+      StdinOnce: false,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      WorkingDir: spec.workspacePath ? '/work/repo' : undefined,
+      Labels: { [LABEL_SESSION]: spec.sessionId, [LABEL_AGENT]: spec.agentId, [LABEL_BRIDGE]: spec.bridgeId },
+      HostConfig: {
+        NetworkMode: 'none',
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        Memory: spec.resources.memoryMb * 1024 * 1024,
+        NanoCpus: Math.round(spec.resources.cpus * 1e9),
+        PidsLimit: spec.resources.pids,
+        Binds: binds,
+      },
+    });
+    try {
+      const proc = await this.attach(container, spec.sessionId);
+      await container.start();
+      await container.resize({ h: spec.rows, w: spec.cols }).catch(() => undefined);
+      this.log.info(`container ${container.id.slice(0, 12)} started for session ${spec.sessionId}`);
+      return proc;
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async adopt(ref: string, sessionId: string): Promise<SandboxProcess | undefined> {
+    const container = this.docker.getContainer(ref);
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await container.inspect();
+    } catch {
+      return undefined;
+    }
+    if (!info.State.Running) return undefined;
+    const log = (await container.logs({ stdout: true, stderr: true, follow: false, tail: 20000 }).catch(() => Buffer.alloc(0))) as unknown as Buffer;
+    const history = log.length > HISTORY_BYTES ? log.subarray(log.length - HISTORY_BYTES) : log;
+    return this.attach(container, sessionId, history);
+  }
+
+  async running(bridgeId: string): Promise<{ ref: string; sessionId: string }[]> {
+    const list = await this.docker.listContainers({ filters: { label: [`${LABEL_BRIDGE}=${bridgeId}`] } });
+    return list.map((c) => ({ ref: c.Id, sessionId: c.Labels[LABEL_SESSION] ?? '' }));
+  }
+
+  private async attach(container: Docker.Container, sessionId: string, history: Buffer = Buffer.alloc(0)): Promise<SandboxProcess> {
+    const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
+    const data = new Emitter<Buffer>();
+    const exit = new Emitter<ExitInfo>();
+    let done = false;
+    let destroying = false;
+    const finish = (info: ExitInfo) => {
+      if (done) return;
+      done = true;
+      stream.destroy();
+      if (!destroying) exit.emit(info);
+    };
+    stream.on('data', (chunk: Buffer) => data.emit(chunk));
+    stream.on('error', () => undefined);
+    container.wait().then(
+      (r: { StatusCode?: number }) => finish({ code: r?.StatusCode ?? null }),
+      (err: Error) => finish({ code: null, reason: `container wait failed: ${err.message}` }),
+    );
+    stream.on('end', () => {
+      // The stream also ends when the container is removed from outside; `wait` usually says so first.
+      setTimeout(async () => {
+        if (done) return;
+        const alive = await container.inspect().then((i) => i.State.Running, () => false);
+        if (!alive) finish({ code: null, reason: 'the container is gone' });
+      }, 500);
+    });
+    return {
+      ref: container.id,
+      write: (d) => {
+        if (!done) stream.write(d);
+      },
+      resize: (cols, rows) => {
+        if (!done) container.resize({ h: rows, w: cols }).catch((e: Error) => this.log.debug(`resize ${sessionId}: ${e.message}`));
+      },
+      onData: (l) => data.on(l),
+      onExit: (l) => exit.on(l),
+      history: async () => history,
+      destroy: async () => {
+        destroying = true;
+        await container.remove({ force: true }).catch((e: Error & { statusCode?: number }) => {
+          if (e.statusCode !== 404) throw e;
+        });
+        finish({ code: null, reason: 'stopped' });
+      },
+      detach: () => {
+        done = true;
+        stream.destroy();
+      },
+    };
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(message)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,285 @@
+/**
+ * Sessions as host processes (no Docker; NOT sandboxed). Each session's PTY is owned by a small
+ * detached "holder" process (`bridge.js hold`) that outlives the bridge, exactly as containers do:
+ * a restarted bridge reconnects to the holder's unix socket and gets the output it missed.
+ *
+ * Holder wire format, both directions: [type u8][length u32 BE][payload].
+ *   holder → bridge: DATA, HISTORY (once, first), EXIT (JSON {code, signal})
+ *   bridge → holder: DATA (input), RESIZE (JSON {cols, rows}), KILL
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Emitter, RuntimeUnavailableError, type ExitInfo, type Runtime, type SandboxProcess, type SandboxSpec } from './runtime';
+import type { BridgeLog } from '../log';
+
+export const enum Frame {
+  Data = 1,
+  Exit = 2,
+  History = 3,
+  Resize = 4,
+  Kill = 5,
+}
+
+const HISTORY_BYTES = 2 * 1024 * 1024;
+const MAX_SOCKET_PATH = 100;
+
+export function encodeFrame(type: Frame, payload: Buffer | string): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  const head = Buffer.alloc(5);
+  head.writeUInt8(type, 0);
+  head.writeUInt32BE(body.length, 1);
+  return Buffer.concat([head, body]);
+}
+
+/** Splits a byte stream into frames, whatever the chunking. */
+export class FrameReader {
+  private buf: Buffer = Buffer.alloc(0);
+  constructor(private readonly onFrame: (type: Frame, payload: Buffer) => void) {}
+  push(chunk: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    while (this.buf.length >= 5) {
+      const len = this.buf.readUInt32BE(1);
+      if (this.buf.length < 5 + len) break;
+      const type = this.buf.readUInt8(0) as Frame;
+      const payload = this.buf.subarray(5, 5 + len);
+      this.buf = this.buf.subarray(5 + len);
+      this.onFrame(type, payload);
+    }
+  }
+}
+
+export interface HostRuntimeOptions {
+  stateDir: string;
+  /** The bridge script to run as `hold` (dist/bridge.js). */
+  bridgeScript: string;
+}
+
+export class HostRuntime implements Runtime {
+  readonly kind = 'host' as const;
+  readonly sandboxed = false;
+  private readonly socketDir: string;
+
+  constructor(
+    private readonly opts: HostRuntimeOptions,
+    private readonly log: BridgeLog,
+  ) {
+    let dir = join(opts.stateDir, 'h');
+    if (dir.length + 40 > MAX_SOCKET_PATH) dir = join(tmpdir(), `sa-h-${process.getuid?.() ?? 'u'}`);
+    this.socketDir = dir;
+  }
+
+  async preflight(): Promise<void> {
+    try {
+      await import('@lydell/node-pty');
+    } catch (err) {
+      throw new RuntimeUnavailableError(`the host runtime needs node-pty, which failed to load: ${(err as Error).message}`);
+    }
+  }
+
+  async start(spec: SandboxSpec): Promise<SandboxProcess> {
+    mkdirSync(this.socketDir, { recursive: true, mode: 0o700 });
+    chmodSync(this.socketDir, 0o700);
+    const socket = join(this.socketDir, `${spec.sessionId.replace(/-/g, '').slice(0, 24)}.sock`);
+    rmSync(socket, { force: true });
+    const cwd = spec.workspacePath ?? join(this.opts.stateDir, 'sessions', spec.sessionId);
+    mkdirSync(cwd, { recursive: true });
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (v === undefined || k === 'SANDBOX_AGENTS_MASTER_KEY' || k.startsWith('VSCODE_') || k === 'ELECTRON_RUN_AS_NODE') continue;
+      env[k] = v;
+    }
+    const holder = spawn(
+      process.execPath,
+      [this.opts.bridgeScript, 'hold', '--socket', socket, '--cols', String(spec.cols), '--rows', String(spec.rows), '--cwd', cwd, '--', ...spec.command],
+      {
+        detached: true,
+        stdio: 'ignore',
+        env: { ...env, ...spec.env, SANDBOX_AGENTS_HOLDER: '1', ...(process.env.ELECTRON_RUN_AS_NODE ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
+      },
+    );
+    holder.unref();
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const proc = await this.connect(socket, spec.sessionId).catch(() => undefined);
+      if (proc) return proc;
+      if (holder.exitCode !== null || Date.now() > deadline) throw new RuntimeUnavailableError(`the session process did not start (holder exit ${holder.exitCode ?? 'timeout'})`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async adopt(ref: string, sessionId: string): Promise<SandboxProcess | undefined> {
+    if (!existsSync(ref)) return undefined;
+    return this.connect(ref, sessionId).catch(() => undefined);
+  }
+
+  async running(): Promise<{ ref: string; sessionId: string }[]> {
+    if (!existsSync(this.socketDir)) return [];
+    return readdirSync(this.socketDir)
+      .filter((f) => f.endsWith('.sock'))
+      .map((f) => ({ ref: join(this.socketDir, f), sessionId: '' }));
+  }
+
+  private connect(path: string, sessionId: string): Promise<SandboxProcess> {
+    return new Promise((resolve, reject) => {
+      const sock = net.createConnection(path);
+      sock.once('error', reject);
+      sock.once('connect', () => {
+        sock.off('error', reject);
+        const data = new Emitter<Buffer>();
+        const exit = new Emitter<ExitInfo>();
+        let history = Buffer.alloc(0);
+        let gotHistory!: () => void;
+        const historyReady = new Promise<void>((r) => (gotHistory = r));
+        let done = false;
+        let destroying = false;
+        const finish = (info: ExitInfo) => {
+          if (done) return;
+          done = true;
+          sock.destroy();
+          if (!destroying) exit.emit(info);
+        };
+        const reader = new FrameReader((type, payload) => {
+          if (type === Frame.History) {
+            history = Buffer.from(payload);
+            gotHistory();
+          } else if (type === Frame.Data) data.emit(Buffer.from(payload));
+          else if (type === Frame.Exit) {
+            let info: ExitInfo = { code: null };
+            try {
+              info = JSON.parse(payload.toString('utf8')) as ExitInfo;
+            } catch {
+              /* keep default */
+            }
+            finish(info);
+          }
+        });
+        sock.on('data', (c: Buffer) => reader.push(c));
+        sock.on('error', () => undefined);
+        sock.on('close', () => {
+          gotHistory();
+          if (!done) finish({ code: null, reason: 'the session process is gone' });
+        });
+        const send = (type: Frame, payload: Buffer | string) => {
+          if (!done && !sock.destroyed) sock.write(encodeFrame(type, payload));
+        };
+        resolve({
+          ref: path,
+          write: (d) => send(Frame.Data, typeof d === 'string' ? Buffer.from(d) : d),
+          resize: (cols, rows) => send(Frame.Resize, JSON.stringify({ cols, rows })),
+          onData: (l) => data.on(l),
+          onExit: (l) => exit.on(l),
+          history: async () => {
+            await historyReady;
+            return history;
+          },
+          destroy: async () => {
+            destroying = true;
+            send(Frame.Kill, '');
+            await new Promise<void>((r) => {
+              if (sock.destroyed) return r();
+              sock.once('close', () => r());
+              setTimeout(() => {
+                sock.destroy();
+                r();
+              }, 3000);
+            });
+            rmSync(path, { force: true });
+            finish({ code: null, reason: 'stopped' });
+          },
+          detach: () => {
+            done = true;
+            sock.destroy();
+          },
+        });
+        this.log.debug(`connected to holder of ${sessionId}`);
+      });
+    });
+  }
+}
+
+/**
+ * The holder process (`bridge.js hold --socket S --cols C --rows R --cwd D -- cmd…`): owns one PTY,
+ * keeps its recent output, serves one bridge connection at a time over a 0600 unix socket, and
+ * exits once the program has exited and a bridge has been told (or after a grace period).
+ */
+export async function runHolder(argv: string[]): Promise<void> {
+  const sep = argv.indexOf('--');
+  const flags = argv.slice(0, sep < 0 ? argv.length : sep);
+  const command = sep < 0 ? [] : argv.slice(sep + 1);
+  const flag = (name: string) => {
+    const i = flags.indexOf(`--${name}`);
+    return i >= 0 ? flags[i + 1] : undefined;
+  };
+  const socketPath = flag('socket');
+  if (!socketPath || command.length === 0) throw new Error('usage: bridge.js hold --socket PATH [--cols N --rows N --cwd DIR] -- command…');
+  const pty = await import('@lydell/node-pty');
+  const term = pty.spawn(command[0], command.slice(1), {
+    name: 'xterm-256color',
+    cols: Number(flag('cols') ?? 100),
+    rows: Number(flag('rows') ?? 30),
+    cwd: flag('cwd') ?? process.cwd(),
+    env: { ...(process.env as Record<string, string>), SANDBOX_AGENTS_HOLDER: '' },
+  });
+  let history: Buffer[] = [];
+  let historyBytes = 0;
+  let client: net.Socket | undefined;
+  let exitInfo: string | undefined;
+  term.onData((d: string) => {
+    const b = Buffer.from(d, 'utf8');
+    history.push(b);
+    historyBytes += b.length;
+    while (historyBytes > HISTORY_BYTES && history.length > 1) historyBytes -= history.shift()!.length;
+    client?.write(encodeFrame(Frame.Data, b));
+  });
+  const quit = () => {
+    server.close();
+    rmSync(socketPath, { force: true });
+    process.exit(0);
+  };
+  term.onExit(({ exitCode, signal }) => {
+    exitInfo = JSON.stringify({ code: exitCode, signal: signal ? String(signal) : null });
+    if (client) {
+      client.end(encodeFrame(Frame.Exit, exitInfo), () => quit());
+      setTimeout(quit, 2000);
+    } else setTimeout(quit, 10 * 60_000).unref();
+  });
+  const server = net.createServer((sock) => {
+    client?.destroy();
+    client = sock;
+    sock.write(encodeFrame(Frame.History, Buffer.concat(history)));
+    history = [Buffer.concat(history)];
+    if (exitInfo) {
+      sock.end(encodeFrame(Frame.Exit, exitInfo), () => quit());
+      return;
+    }
+    const reader = new FrameReader((type, payload) => {
+      if (type === Frame.Data) term.write(payload.toString('utf8'));
+      else if (type === Frame.Resize) {
+        try {
+          const { cols, rows } = JSON.parse(payload.toString('utf8')) as { cols: number; rows: number };
+          term.resize(cols, rows);
+        } catch {
+          /* ignore a malformed resize */
+        }
+      } else if (type === Frame.Kill) {
+        try {
+          process.kill(-term.pid, 'SIGHUP');
+        } catch {
+          term.kill('SIGHUP');
+        }
+        setTimeout(() => term.kill('SIGKILL'), 1000).unref();
+      }
+    });
+    sock.on('data', (c: Buffer) => reader.push(c));
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      if (client === sock) client = undefined;
+    });
+  });
+  const old = process.umask(0o177);
+  server.listen(socketPath, () => process.umask(old));
+  process.on('SIGTERM', () => term.kill('SIGHUP'));
+}

@@ -1,0 +1,197 @@
+/**
+ * The bridge's HTTP server on 127.0.0.1: Host and Origin checks (a web page must not drive it: DNS
+ * rebinding, cross-site WebSocket), bearer auth in constant time, bodies ≤ 1 MiB, JSON errors in the
+ * platform's shapes, and the `/tty` WebSocket upgrade with per-session tokens.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { API_PREFIX } from '../protocol/platform';
+import type { Api } from './api';
+import type { BridgeLog } from './log';
+import { HttpError, type SessionService } from './sessions';
+import { clampSize } from './terminal';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+const HEARTBEAT_MS = 20_000;
+const TTY_PATH = new RegExp(`^${API_PREFIX}/sessions/([^/]+)/tty$`);
+
+export function sameSecret(presented: string, expected: string): boolean {
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b) && presented.length === expected.length;
+}
+
+function bearer(req: http.IncomingMessage): string | undefined {
+  const h = req.headers.authorization;
+  if (!h || !h.startsWith('Bearer ')) return undefined;
+  return h.slice('Bearer '.length);
+}
+
+export interface BridgeServerOptions {
+  masterKey: string;
+  /** Origins allowed to call (e.g. a webview's); by default any Origin is refused. */
+  allowedOrigins: string[];
+}
+
+export class BridgeServer {
+  private readonly http: http.Server;
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, perMessageDeflate: false });
+  private readonly sockets = new Set<Socket>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  port = 0;
+
+  constructor(
+    private readonly api: Api,
+    private readonly sessions: SessionService,
+    private readonly opts: BridgeServerOptions,
+    private readonly log: BridgeLog,
+  ) {
+    this.http = http.createServer((req, res) => void this.onRequest(req, res));
+    this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as Socket, head));
+    this.http.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    this.http.on('clientError', (_err, socket) => socket.destroy());
+    this.http.requestTimeout = 60_000;
+    this.http.headersTimeout = 20_000;
+  }
+
+  listen(port: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, '127.0.0.1', () => {
+        this.port = (this.http.address() as AddressInfo).port;
+        this.startHeartbeat();
+        resolve(`http://127.0.0.1:${this.port}`);
+      });
+    });
+  }
+
+  /** The request's Host must name this server by loopback; an Origin must be allow-listed. */
+  private refusal(req: http.IncomingMessage): string | undefined {
+    const host = (req.headers.host ?? '').toLowerCase();
+    const ok = [`127.0.0.1:${this.port}`, `localhost:${this.port}`, `[::1]:${this.port}`];
+    if (!ok.includes(host)) return 'forbidden host';
+    const origin = req.headers.origin;
+    if (origin !== undefined && !this.opts.allowedOrigins.includes(origin)) return 'forbidden origin';
+    return undefined;
+  }
+
+  private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const send = (status: number, body?: unknown): void => {
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      if (body === undefined) {
+        res.writeHead(status);
+        res.end();
+        return;
+      }
+      const text = JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+      res.end(text);
+    };
+    const started = Date.now();
+    const url = new URL(req.url ?? '/', 'http://bridge');
+    try {
+      const refused = this.refusal(req);
+      if (refused) return void send(403, { error: refused });
+      const key = bearer(req);
+      if (key === undefined || !sameSecret(key, this.opts.masterKey)) return void send(401, { error: 'unauthorized' });
+      if (TTY_PATH.test(url.pathname)) return void send(426, { error: 'expected a WebSocket upgrade' });
+      const body = await readBody(req);
+      const reply = await this.api.handle({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body });
+      send(reply.status, reply.body);
+    } catch (err) {
+      if (err instanceof HttpError) send(err.status, err.body);
+      else {
+        this.log.error(err as Error);
+        send(500, { error: 'internal error' });
+      }
+    } finally {
+      this.log.debug(`${req.method} ${url.pathname} → ${res.statusCode} (${Date.now() - started} ms)`);
+    }
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+    const reject = (status: number, error: string) => {
+      const body = JSON.stringify({ error });
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    };
+    socket.on('error', () => undefined);
+    const url = new URL(req.url ?? '/', 'http://bridge');
+    const refused = this.refusal(req);
+    if (refused) return reject(403, refused);
+    const match = TTY_PATH.exec(url.pathname);
+    if (!match) return reject(404, 'not found');
+    const session = this.sessions.find(decodeURIComponent(match[1]));
+    const token = bearer(req) ?? url.searchParams.get('token') ?? '';
+    // The same answer for an unknown session and a wrong token: ids are not secrets, but no oracle.
+    if (!session || !sameSecret(token, session.tty_token)) return reject(401, 'unauthorized');
+    const hub = this.sessions.hub(session.id);
+    if (session.status !== 'ready' || !hub) return reject(409, `session not ready, status=${session.status}`);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      (ws as WebSocket & { alive?: boolean }).alive = true;
+      ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
+      ws.on('message', (data, isBinary) => {
+        this.sessions.touch(session);
+        if (!isBinary) {
+          const text = data.toString();
+          if (text.includes('"resize"')) {
+            try {
+              const m = JSON.parse(text) as { type?: string; cols?: unknown; rows?: unknown };
+              const size = m.type === 'resize' ? clampSize(m.cols, m.rows) : undefined;
+              if (size) this.sessions.noteSize(session.id, size.cols, size.rows);
+            } catch {
+              /* not a control frame */
+            }
+          }
+        }
+      });
+      hub.attach(ws);
+      this.log.debug(`tty client attached to ${session.id} (${hub.clientCount} attached)`);
+    });
+  }
+
+  private startHeartbeat(): void {
+    this.heartbeat = setInterval(() => {
+      for (const ws of this.wss.clients as Set<WebSocket & { alive?: boolean }>) {
+        if (ws.alive === false) {
+          ws.terminate();
+          continue;
+        }
+        ws.alive = false;
+        ws.ping();
+      }
+    }, HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const ws of this.wss.clients) ws.close(1012, 'bridge restarting');
+    await new Promise<void>((r) => this.http.close(() => r()));
+    for (const s of this.sockets) s.destroy();
+  }
+}
+
+async function readBody(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, { error: `request body larger than ${MAX_BODY_BYTES} bytes` });
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return undefined;
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, { error: `invalid JSON body: ${(err as Error).message}` });
+  }
+}
