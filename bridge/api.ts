@@ -36,6 +36,9 @@ function parse<S extends z.ZodMiniType>(schema: S, value: unknown): z.output<S> 
 }
 
 export class Api {
+  /** Credential values live only in memory (never in the state file); the extension re-supplies them after a restart. */
+  private readonly envValues = new Map<string, Record<string, string>>();
+
   constructor(
     private readonly store: StateStore,
     private readonly sessions: SessionService,
@@ -156,6 +159,7 @@ export class Api {
       created_at: now,
       updated_at: now,
     };
+    if (body.env_vars) this.envValues.set(agent.id, { ...body.env_vars });
     this.store.data.agents.push(agent);
     this.store.changed();
     return { status: 200, body: this.agentJson(agent) };
@@ -172,7 +176,10 @@ export class Api {
     const body = parse(PatchAgentBody, raw);
     const { env_vars, ...rest } = body;
     for (const [k, v] of Object.entries(rest)) if (v !== undefined) (agent as unknown as Record<string, unknown>)[k] = v;
-    if (env_vars) agent.env_var_names = Object.keys(env_vars);
+    if (env_vars) {
+      agent.env_var_names = Object.keys(env_vars);
+      this.envValues.set(agent.id, { ...env_vars });
+    }
     agent.updated_at = new Date().toISOString();
     this.store.changed();
     return { status: 200, body: this.agentJson(agent) };
@@ -182,6 +189,7 @@ export class Api {
     this.agent(id);
     for (const s of this.sessions.list(id, 10_000)) if (ACTIVE.has(s.status)) await this.sessions.delete(s.id, 'agent deleted');
     this.store.data.agents = this.store.data.agents.filter((x) => x.id !== id);
+    this.envValues.delete(id);
     this.store.changed();
     return { status: 204 };
   }
@@ -204,8 +212,8 @@ export class Api {
       branch: x.branch,
       tools: x.tools,
       mcp_servers: x.mcp_servers,
-      // Values are credentials: the bridge never stores them, and never echoes them.
-      env_vars: Object.fromEntries(x.env_var_names.map((n) => [n, ''])),
+      // As on the platform, the owner of the master key reads the values back; they are never on disk.
+      env_vars: Object.fromEntries(x.env_var_names.map((n) => [n, this.envValues.get(x.id)?.[n] ?? ''])),
       env_var_hosts: x.env_var_hosts,
       allow_out: x.allow_out,
       deny_out: x.deny_out,
