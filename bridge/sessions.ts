@@ -119,7 +119,8 @@ export class SessionService {
       }
       session.sandbox_ref = proc.ref;
       this.phase(session, 'waiting_harness', 'the program is starting');
-      this.own(session, proc);
+      // Output from before the handle existed (a host holder's first bytes) opens the mirror.
+      this.own(session, proc, await proc.history().catch(() => Buffer.alloc(0)));
       session.status = 'ready';
       this.phase(session, 'ready', null);
       this.log.info(`session ${session.id} ready (${this.runtime.kind})`);
@@ -165,7 +166,7 @@ export class SessionService {
     if (now - (this.seen.get(session.id) ?? 0) < 5000) return;
     this.seen.set(session.id, now);
     session.last_seen_at = new Date(now).toISOString();
-    this.store.changed();
+    this.store.changedSoon();
   }
 
   /** DELETE: the only stop. Answers `deleted`, or the terminal status when already ended. */
@@ -255,7 +256,7 @@ export class SessionService {
     if (!s || (s.cols === cols && s.rows === rows)) return;
     s.cols = cols;
     s.rows = rows;
-    this.store.changed();
+    this.store.changedSoon();
   }
 
   startReaper(): void {

@@ -92,10 +92,15 @@ export class StateStore {
     return this.state;
   }
 
-  /** Marks the state changed; it is written within 50 ms. */
-  changed(): void {
+  /** Marks the state changed; it is written within 50 ms (for frequent, unimportant changes). */
+  changedSoon(): void {
     this.dirty = true;
     this.timer ??= setTimeout(() => this.flushNow(), 50);
+  }
+
+  /** Writes the change now: lifecycle changes must survive a crash right after them. */
+  changed(): void {
+    this.flushNow();
   }
 
   flushNow(): void {

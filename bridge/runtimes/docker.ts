@@ -122,8 +122,8 @@ export class DockerRuntime implements Runtime {
 
   private async attach(container: Docker.Container, sessionId: string, history: Buffer = Buffer.alloc(0)): Promise<SandboxProcess> {
     const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
-    const data = new Emitter<Buffer>();
-    const exit = new Emitter<ExitInfo>();
+    const data = new Emitter<Buffer>(true);
+    const exit = new Emitter<ExitInfo>(true);
     let done = false;
     let destroying = false;
     const finish = (info: ExitInfo) => {

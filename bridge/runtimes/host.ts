@@ -84,8 +84,12 @@ export class HostRuntime implements Runtime {
     chmodSync(this.socketDir, 0o700);
     const socket = join(this.socketDir, `${spec.sessionId.replace(/-/g, '').slice(0, 24)}.sock`);
     rmSync(socket, { force: true });
-    const cwd = spec.workspacePath ?? join(this.opts.stateDir, 'sessions', spec.sessionId);
-    mkdirSync(cwd, { recursive: true });
+    // Like a container's /home/sandbox: a home of its own per session (no user dotfiles, room for
+    // seeded CLI configs), working in the mounted workspace or the session dir.
+    const sessionDir = join(this.opts.stateDir, 'sessions', spec.sessionId);
+    const home = join(sessionDir, 'home');
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    const cwd = spec.workspacePath ?? sessionDir;
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) {
       if (v === undefined || k === 'SANDBOX_AGENTS_MASTER_KEY' || k.startsWith('VSCODE_') || k === 'ELECTRON_RUN_AS_NODE') continue;
@@ -97,7 +101,7 @@ export class HostRuntime implements Runtime {
       {
         detached: true,
         stdio: 'ignore',
-        env: { ...env, ...spec.env, SANDBOX_AGENTS_HOLDER: '1', ...(process.env.ELECTRON_RUN_AS_NODE ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
+        env: { ...env, HOME: home, ...spec.env, SANDBOX_AGENTS_HOLDER: '1', ...(process.env.ELECTRON_RUN_AS_NODE ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
       },
     );
     holder.unref();
@@ -128,8 +132,8 @@ export class HostRuntime implements Runtime {
       sock.once('error', reject);
       sock.once('connect', () => {
         sock.off('error', reject);
-        const data = new Emitter<Buffer>();
-        const exit = new Emitter<ExitInfo>();
+        const data = new Emitter<Buffer>(true);
+        const exit = new Emitter<ExitInfo>(true);
         let history = Buffer.alloc(0);
         let gotHistory!: () => void;
         const historyReady = new Promise<void>((r) => (gotHistory = r));
@@ -187,6 +191,8 @@ export class HostRuntime implements Runtime {
               }, 3000);
             });
             rmSync(path, { force: true });
+            // The session's own home and scratch dir go with it, as a container's filesystem does.
+            rmSync(join(this.opts.stateDir, 'sessions', sessionId), { recursive: true, force: true });
             finish({ code: null, reason: 'stopped' });
           },
           detach: () => {
@@ -281,5 +287,12 @@ export async function runHolder(argv: string[]): Promise<void> {
   });
   const old = process.umask(0o177);
   server.listen(socketPath, () => process.umask(old));
-  process.on('SIGTERM', () => term.kill('SIGHUP'));
+  process.on('SIGTERM', () => {
+    try {
+      process.kill(-term.pid, 'SIGHUP');
+    } catch {
+      term.kill('SIGHUP');
+    }
+    setTimeout(quit, 1000);
+  });
 }

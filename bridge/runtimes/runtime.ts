@@ -70,14 +70,27 @@ export class RuntimeUnavailableError extends Error {
   override readonly name = 'RuntimeUnavailableError';
 }
 
-/** A list of listeners with disposable subscriptions. */
+/** A list of listeners with disposable subscriptions. With `holdUntilListened`, values emitted
+ *  before the first listener are kept and delivered to it (no output is lost between a sandbox's
+ *  start and its terminal hub subscribing). */
 export class Emitter<T> {
   private listeners = new Set<(v: T) => void>();
+  private held: T[] | undefined;
+  constructor(holdUntilListened = false) {
+    if (holdUntilListened) this.held = [];
+  }
   on(listener: (v: T) => void): Disposable {
     this.listeners.add(listener);
+    const held = this.held;
+    this.held = undefined;
+    if (held) for (const v of held) listener(v);
     return { dispose: () => this.listeners.delete(listener) };
   }
   emit(v: T): void {
+    if (this.held) {
+      this.held.push(v);
+      return;
+    }
     for (const l of [...this.listeners]) l(v);
   }
   clear(): void {

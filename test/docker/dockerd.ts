@@ -227,7 +227,7 @@ function processesNaming(needles: string[]): { pid: number; cmd: string }[] {
 }
 
 /** Removes a directory tree after unmounting whatever is mounted under it; refuses if a mount stays. */
-async function removeTree(dir: string): Promise<void> {
+export async function removeTree(dir: string): Promise<void> {
   if (!fs.existsSync(dir)) return;
   await unmountAllUnder(dir);
   for (let attempt = 0; ; attempt++) {
@@ -396,7 +396,8 @@ export async function startTestDockerd(): Promise<TestDockerd> {
   ];
   const dockerdBin = findBinary('dockerd')!;
   // setpriv --pdeathsig: if this process dies without stop() (killed test), dockerd gets SIGTERM and
-  // shuts down by itself; setpriv execs dockerd, so the pid is dockerd's.
+  // shuts down by itself; setpriv execs dockerd, so the pid is dockerd's. (The signal follows the
+  // *thread* that spawned it: call this from the main thread, not from a worker_thread.)
   const setpriv = findBinary('setpriv');
   const [cmd, args] = setpriv
     ? [setpriv, ['--pdeathsig', 'TERM', '--', dockerdBin, ...dockerdArgs]]
@@ -412,6 +413,12 @@ export async function startTestDockerd(): Promise<TestDockerd> {
     throw new Error(`could not start dockerd: ${e.message}`);
   }
   const pid: number = child.pid;
+  let stopping: Promise<void> | undefined;
+  let exited: string | undefined; // how dockerd ended, once it has
+  child.once('exit', (code, signal) => {
+    exited = signal ?? `exit code ${code}`;
+    if (!stopping) log(`dockerd (pid ${pid}) exited by itself (${exited}); its log ends:\n${tail(logFile, 15)}`);
+  });
   const onProcessExit = () => {
     try {
       process.kill(pid, 'SIGTERM');
@@ -422,7 +429,6 @@ export async function startTestDockerd(): Promise<TestDockerd> {
   process.on('exit', onProcessExit);
   log(`starting dockerd (pid ${pid}) in ${dir}`);
 
-  let stopping: Promise<void> | undefined;
   const daemon: TestDockerd = {
     host,
     socketPath,
@@ -433,7 +439,9 @@ export async function startTestDockerd(): Promise<TestDockerd> {
   async function stopDaemon(): Promise<void> {
     const t0 = Date.now();
     try {
-      if (isAlive(pid)) {
+      if (!isAlive(pid)) {
+        log(`dockerd (pid ${pid}) had already exited (${exited ?? 'how is unknown'}); its log ends:\n${tail(logFile, 15)}`);
+      } else {
         // Kill running containers first: dockerd would give each 10 s to handle SIGTERM.
         const ps = await docker(host, ['ps', '-q'], { timeoutMs: 10_000 }).catch(() => undefined);
         const ids = ps?.code === 0 ? ps.stdout.split('\n').filter(Boolean) : [];
@@ -469,7 +477,7 @@ export async function startTestDockerd(): Promise<TestDockerd> {
         await sleep(round === 0 ? 1000 : 300);
       }
       await removeTree(dir);
-      log(`dockerd (pid ${pid}) stopped in ${exitedAfter}, ${dir} removed; ${secs(t0)} in all`);
+      log(`dockerd (pid ${pid}) stopped in ${exitedAfter} (${exited ?? 'gone'}), ${dir} removed; ${secs(t0)} in all`);
     } finally {
       process.off('exit', onProcessExit);
     }
@@ -477,8 +485,7 @@ export async function startTestDockerd(): Promise<TestDockerd> {
 
   // Ready when `docker info` answers.
   const deadline = Date.now() + 60_000;
-  let exited = false;
-  child.once('exit', () => (exited = true));
+
   for (;;) {
     const r = await docker(host, ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 10_000 }).catch(
       (e: Error) => ({ code: -1, stdout: '', stderr: e.message, signal: null }) as RunResult,
@@ -488,7 +495,7 @@ export async function startTestDockerd(): Promise<TestDockerd> {
       return daemon;
     }
     if (exited || !isAlive(pid) || Date.now() > deadline) {
-      const why = exited || !isAlive(pid) ? 'dockerd exited' : 'dockerd did not answer in 60 s';
+      const why = exited || !isAlive(pid) ? `dockerd exited (${exited ?? 'unknown'})` : 'dockerd did not answer in 60 s';
       const logTail = tail(logFile);
       await daemon.stop().catch((e: Error) => log(`cleanup failed: ${e.message}`));
       throw new Error(`${why}; last lines of its log:\n${logTail}`);
@@ -507,9 +514,35 @@ export async function sharedTestDockerd(): Promise<{ host: string; release(): Pr
     const host = given.includes('://') ? given : `unix://${given}`;
     return { host, release: async () => {} };
   }
-  const d = await startTestDockerd();
-  return { host: d.host, release: () => d.stop() };
+  // One daemon per process while anyone holds it: concurrent tests in one process share it, and the
+  // last release stops it.
+  if (!processDaemon) {
+    const starting = startTestDockerd();
+    processDaemon = { daemon: starting, users: 0 };
+    starting.catch(() => (processDaemon = undefined));
+  }
+  const entry = processDaemon;
+  entry.users++;
+  let d: TestDockerd;
+  try {
+    d = await entry.daemon;
+  } catch (e) {
+    entry.users--;
+    throw e;
+  }
+  let released = false;
+  return {
+    host: d.host,
+    release: async () => {
+      if (released) return;
+      released = true;
+      if (--entry.users > 0) return;
+      if (processDaemon === entry) processDaemon = undefined;
+      await d.stop();
+    },
+  };
 }
+let processDaemon: { daemon: Promise<TestDockerd>; users: number } | undefined;
 
 /**
  * For the test runner: one daemon with the base image in it for a whole run. Pass `env` to child test

@@ -8,7 +8,7 @@
 // - The variable already set: the command runs with that daemon; nothing is started.
 // - The daemon or the image cannot be made: the command still runs without the variable, and the
 //   wrapper exits non-zero even if the command passed.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { DOCKER_HOST_ENV, dockerPrerequisites, log, startForTestRun } from './dockerd';
 
 async function main(): Promise<number> {
@@ -18,6 +18,18 @@ async function main(): Promise<number> {
     log('usage: node --import tsx test/docker/run-with-dockerd.ts -- <command> [args…]');
     return 2;
   }
+
+  // Signals sent to us alone (not to our process group) go to the command once it runs; one that
+  // arrives while the daemon is being set up cancels the run (after cleaning up).
+  let child: ChildProcess | undefined;
+  let cancelled: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (child) child.kill(sig);
+    else cancelled ??= sig;
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
 
   let env: Record<string, string> = {};
   let stop: (() => Promise<void>) | undefined;
@@ -38,25 +50,21 @@ async function main(): Promise<number> {
     }
   }
 
-  const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env: { ...process.env, ...env } });
-  // The command shares our process group, so a terminal's Ctrl-C reaches it directly; forward what is
-  // sent to us alone. Either way we wait for it, then stop the daemon.
-  const forward = (sig: NodeJS.Signals) => () => {
-    child.kill(sig);
-  };
-  const onInt = forward('SIGINT');
-  const onTerm = forward('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-  const code = await new Promise<number>((resolve) => {
-    child.on('error', (e) => {
-      log(`could not run ${command[0]}: ${e.message}`);
-      resolve(127);
+  let code: number;
+  if (cancelled) {
+    log(`${cancelled} during setup: not running ${command[0]}`);
+    code = 128 + (signalNumber(cancelled) ?? 1);
+  } else {
+    const running = spawn(command[0], command.slice(1), { stdio: 'inherit', env: { ...process.env, ...env } });
+    child = running;
+    code = await new Promise<number>((resolve) => {
+      running.on('error', (e) => {
+        log(`could not run ${command[0]}: ${e.message}`);
+        resolve(127);
+      });
+      running.on('exit', (c, s) => resolve(c ?? (s ? 128 + (signalNumber(s) ?? 1) : 1)));
     });
-    child.on('exit', (c, s) => resolve(c ?? (s ? 128 + (signalNumber(s) ?? 1) : 1)));
-  });
-  process.off('SIGINT', onInt);
-  process.off('SIGTERM', onTerm);
+  }
 
   if (stop) await stop().catch((e: Error) => log(`stopping the test Docker engine failed: ${e.message}`));
   return code === 0 && setupFailed ? 1 : code;
