@@ -134,7 +134,8 @@ export class DockerRuntime implements Runtime {
     };
     stream.on('data', (chunk: Buffer) => data.emit(chunk));
     stream.on('error', () => undefined);
-    container.wait().then(
+    // `next-exit`: the default condition answers at once for a container not started yet.
+    container.wait({ condition: 'next-exit' }).then(
       (r: { StatusCode?: number }) => finish({ code: r?.StatusCode ?? null }),
       (err: Error) => finish({ code: null, reason: `container wait failed: ${err.message}` }),
     );

@@ -69,14 +69,22 @@ export function ttySuite(name: string, setup: () => Promise<RuntimeFixture | und
       if (skip(t)) return;
       const { session } = await readyShellSession(bridge);
       const c = await attach(bridge, session, { cols: 91, rows: 27 });
-      c.type('stty size\r');
-      await c.waitFor(/^27 91\s*$/);
+      // A resize reaches the PTY asynchronously (Docker applies it over its API): ask until it shows.
+      const sizeIs = async (re: RegExp) => {
+        for (let i = 0; ; i++) {
+          c.type('stty size\r');
+          try {
+            return await c.waitFor(re, 500);
+          } catch (err) {
+            if (i >= 20) throw err;
+          }
+        }
+      };
+      await sizeIs(/^27 91\s*$/);
       c.resize(132, 43);
-      c.type('stty size\r');
-      await c.waitFor(/^43 132\s*$/);
+      await sizeIs(/^43 132\s*$/);
       c.ws.send(JSON.stringify({ type: 'resize', cols: 99999, rows: -5 }));
-      c.type('stty size\r');
-      await c.waitFor(/^1 1000\s*$/);
+      await sizeIs(/^1 1000\s*$/);
       c.resize(100, 30);
       await c.close();
     });
