@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
 import '../protocol/zod';
 import { API_PREFIX, CreateAgentBody, CreateSessionBody, ListAgentsQuery, PatchAgentBody, TUI_HARNESSES } from '../protocol/platform';
+import type { BridgeStatus } from '../protocol/harnesses';
 import { HttpError, LOCAL_HARNESSES, type SessionService } from './sessions';
 import type { StateStore, StoredAgent, StoredSession } from './stateStore';
 
@@ -42,10 +43,11 @@ export class Api {
   constructor(
     private readonly store: StateStore,
     private readonly sessions: SessionService,
-    private readonly opts: { idleTimeoutMs: number; unsandboxed: boolean; models: () => string[] },
+    private readonly opts: { idleTimeoutMs: number; unsandboxed: boolean; models: () => string[]; status: () => Promise<BridgeStatus> },
   ) {}
 
   async handle(req: ApiRequest): Promise<ApiReply> {
+    if (req.path === '/bridge/v1/status' && req.method === 'GET') return { status: 200, body: await this.opts.status() };
     if (req.path === '/api/v1/models' && req.method === 'GET') {
       return { status: 200, body: { object: 'list', data: this.opts.models().map((id) => ({ id, object: 'model', owned_by: 'sandbox-agents' })) } };
     }
@@ -135,7 +137,7 @@ export class Api {
   private createAgent(raw: unknown): ApiReply {
     const body = parse(CreateAgentBody, raw);
     const harness = body.harness_id ?? 'opencode';
-    if (!(LOCAL_HARNESSES as readonly string[]).includes(harness)) {
+    if (!LOCAL_HARNESSES.includes(harness)) {
       throw new HttpError(400, { error: { error: `unknown harness_id "${harness}". Valid: ${LOCAL_HARNESSES.join(', ')}` } });
     }
     if (body.workspace_path !== undefined && !body.workspace_path.startsWith('/')) throw new HttpError(400, { error: [{ code: 'custom', path: ['workspace_path'], message: 'must be an absolute path' }] });

@@ -16,11 +16,14 @@ import { createLog, type BridgeLog } from './log';
 import { DockerRuntime } from './runtimes/docker';
 import { HostRuntime, runHolder } from './runtimes/host';
 import type { Runtime } from './runtimes/runtime';
+import type { BridgeStatus } from '../protocol/harnesses';
 import { BridgeServer } from './server';
 import { SessionService } from './sessions';
 import { StateStore } from './stateStore';
 
-export const DEFAULT_IMAGE = 'sandbox-agents/shell:latest';
+/** Until the harness images exist, `shell` sessions run in this image (pulled when missing). */
+export const DEFAULT_IMAGE = 'debian:bookworm-slim';
+export const BRIDGE_VERSION = '0.1.0';
 
 export interface ServeOptions {
   port: number;
@@ -176,7 +179,22 @@ export async function serve(o: ServeOptions): Promise<{ url: string; close(): Pr
   }
   await sessions.adoptAll();
   sessions.startReaper();
-  const api = new Api(store, sessions, { idleTimeoutMs: idleTimeoutMs || 365 * 86_400_000, unsandboxed: !runtime.sandboxed, models: () => [] });
+  const status = async (): Promise<BridgeStatus> => {
+    const problem = await runtime.preflight().then(
+      () => undefined,
+      (err: Error) => err.message,
+    );
+    return {
+      runtime: runtime.kind,
+      sandboxed: runtime.sandboxed,
+      available: !problem,
+      problem,
+      docker_host: o.runtime === 'docker' ? (o.dockerHost ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock') : undefined,
+      version: BRIDGE_VERSION,
+      pid: process.pid,
+    };
+  };
+  const api = new Api(store, sessions, { idleTimeoutMs: idleTimeoutMs || 365 * 86_400_000, unsandboxed: !runtime.sandboxed, models: () => [], status });
   const server = new BridgeServer(api, sessions, { masterKey: key, allowedOrigins: o.allowOrigins }, log);
   const url = await server.listen(o.port);
   writeFileSync(join(o.stateDir, 'bridge.json'), JSON.stringify({ url, pid: process.pid, runtime: o.runtime, started_at: new Date().toISOString() }), { mode: 0o600 });
@@ -197,6 +215,9 @@ export async function serve(o: ServeOptions): Promise<{ url: string; close(): Pr
 }
 
 async function main(argv: string[]): Promise<void> {
+  // Whoever started us may be gone (a closed VS Code window): a dead stdout/stderr must not kill us.
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
   const [command, ...rest] = argv;
   if (command === 'hold') return runHolder(rest);
   if (command !== 'serve') usage(command ? `unknown command ${command}` : undefined);

@@ -5,12 +5,12 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { TUI_HARNESSES } from '../protocol/platform';
+export { LOCAL_HARNESSES } from '../protocol/harnesses';
 import type { BridgeLog } from './log';
 import { DEFAULT_RESOURCES, type Runtime, type SandboxProcess } from './runtimes/runtime';
 import type { StateStore, StoredAgent, StoredSession } from './stateStore';
 import { TerminalHub } from './terminal';
 
-export const LOCAL_HARNESSES = ['shell'] as const;
 const INITIAL_COLS = 100;
 const INITIAL_ROWS = 30;
 

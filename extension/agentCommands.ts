@@ -32,6 +32,8 @@ export interface CreateAgentArgs {
   prompt?: string;
   repoUrl?: string;
   branch?: string;
+  /** Local agents: an absolute host folder mounted at /work/repo in the sandbox. */
+  workspacePath?: string;
 }
 
 type Arg = TreeNode | AgentRef | undefined;
@@ -51,6 +53,12 @@ export class AgentCommands {
   // Resolving arguments
 
   async backend(arg?: Arg | CreateAgentArgs): Promise<Backend> {
+    const b = await this.pickBackend(arg);
+    await b.ready();
+    return b;
+  }
+
+  private async pickBackend(arg?: Arg | CreateAgentArgs): Promise<Backend> {
     await this.backends.ready();
     if (arg && 'kind' in arg && arg.kind !== 'message' && 'backend' in arg) return arg.backend;
     const id = arg && 'backendId' in arg ? arg.backendId : undefined;
@@ -67,7 +75,7 @@ export class AgentCommands {
     }
     if (all.length === 1) return all[0];
     const picked = await vscode.window.showQuickPick(
-      all.map((b) => ({ label: b.label, description: b.client.baseUrl, backend: b })),
+      all.map((b) => ({ label: b.label, description: b.kind === 'local' ? 'on this machine' : b.client.baseUrl, backend: b })),
       { title: 'Where does it run?', ignoreFocusOut: true },
     );
     if (!picked) throw new CancelledError();
@@ -124,6 +132,7 @@ export class AgentCommands {
       prompt: given.prompt ?? '',
       repoUrl: given.repoUrl ?? '',
       branch: given.branch ?? '',
+      workspacePath: given.workspacePath ?? '',
     };
     if (given.harness && !backend.harnesses.some((h) => h.id === given.harness)) {
       throw new InvalidInputError(`${backend.label} does not run the "${given.harness}" harness. Choose one of: ${backend.harnesses.map((h) => h.id).join(', ')}.`);
@@ -140,6 +149,10 @@ export class AgentCommands {
     if (state.repoUrl.trim()) {
       body.repo_url = state.repoUrl.trim();
       body.branch = state.branch.trim() || 'main';
+    }
+    if (state.workspacePath) {
+      if (backend.kind !== 'local') throw new InvalidInputError('Only local agents can mount a folder of this machine.');
+      body.workspace_path = state.workspacePath;
     }
     const agent = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Creating agent ${body.name} on ${backend.label}…` },
@@ -163,9 +176,11 @@ export class AgentCommands {
 
   private async askAgent(
     backend: Backend,
-    s: { name: string; harness?: HarnessInfo; model: string; prompt: string; repoUrl: string; branch: string },
+    s: { name: string; harness?: HarnessInfo; model: string; prompt: string; repoUrl: string; branch: string; workspacePath: string },
   ): Promise<void> {
-    const total = 6;
+    const local = backend.kind === 'local';
+    const total = local ? 7 : 6;
+    const folders = vscode.workspace.workspaceFolders?.filter((f) => f.uri.scheme === 'file') ?? [];
     const title = `Create Agent on ${backend.label}`;
     const models = backend.client.models().catch((err: unknown) => {
       this.log.info(`model list unavailable on ${backend.label}: ${err instanceof Error ? err.message : err}`);
@@ -196,16 +211,26 @@ export class AgentCommands {
           st3.model = picked3.label;
           return async function prompt(input4, st4) {
             st4.prompt = await input4.input({ title, step: 4, totalSteps: total, value: st4.prompt, prompt: 'System prompt (optional)', placeholder: 'Leave empty for the harness default' });
-            return async function repo(input5, st5) {
+            const repo = async function repo(input5: MultiStepInput, st5: typeof s) {
               st5.repoUrl = await input5.input({
-                title, step: 5, totalSteps: total, value: st5.repoUrl, prompt: 'Git repository to clone into the sandbox (optional)', placeholder: 'https://github.com/owner/repo',
+                title, step: local ? 6 : 5, totalSteps: total, value: st5.repoUrl, prompt: 'Git repository to clone into the sandbox (optional)', placeholder: 'https://github.com/owner/repo',
                 validate: (v) => (!v.trim() || /^(https?:\/\/|git@|ssh:\/\/)\S+$/.test(v.trim()) ? undefined : 'Enter an https://, ssh:// or git@ URL, or leave empty'),
               });
               if (!st5.repoUrl.trim()) return undefined;
-              return async function branch(input6, st6) {
-                st6.branch = await input6.input({ title, step: 6, totalSteps: total, value: st6.branch || 'main', prompt: 'Branch', validate: (v) => (/^[^\s~^:?*[\\]+$/.test(v.trim()) ? undefined : 'Enter a valid branch name') });
+              return async function branch(input6: MultiStepInput, st6: typeof s) {
+                st6.branch = await input6.input({ title, step: total, totalSteps: total, value: st6.branch || 'main', prompt: 'Branch', validate: (v) => (/^[^\s~^:?*[\\]+$/.test(v.trim()) ? undefined : 'Enter a valid branch name') });
                 return undefined;
               };
+            };
+            if (!local) return repo;
+            return async function workspace(input7: MultiStepInput, st7: typeof s) {
+              const items = [
+                ...folders.map((f) => ({ label: `Mount ${f.name}`, description: f.uri.fsPath, detail: 'The agent works in this folder (read-write, at /work/repo)', path: f.uri.fsPath })),
+                { label: 'No folder', description: '', detail: 'An empty sandbox (clone a repository in the next step if you like)', path: '' },
+              ];
+              const picked = await input7.pick({ title, step: 5, totalSteps: total, items, placeholder: 'Which folder does the agent work in?', activeItem: items.find((i) => i.path === st7.workspacePath) });
+              st7.workspacePath = picked.path;
+              return repo;
             };
           };
         };

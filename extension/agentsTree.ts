@@ -13,6 +13,8 @@ import { setting, affects } from './config';
 import { Disposable } from './disposable';
 import { toUserMessage } from './errors';
 import type { Logger } from './logger';
+import type { Notifier } from './commands';
+import { ActionableError } from './commands';
 import type { SessionManager } from './sessionManager';
 import { humanPhase, parseTime, relativeAge } from './sessionInfo';
 
@@ -54,6 +56,7 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
   constructor(
     private readonly backends: BackendRegistry,
     private readonly sessions: SessionManager,
+    private readonly notifier: Notifier,
     private readonly log: Logger,
   ) {
     super();
@@ -82,7 +85,11 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
   async getChildren(node?: TreeNode): Promise<TreeNode[]> {
     if (!node) {
       await this.backends.ready();
-      return this.adopt(undefined, this.backends.all().map((backend) => ({ kind: 'backend', id: backend.id, backend })));
+      const roots: TreeNode[] = this.backends.all().map((backend) => ({ kind: 'backend', id: backend.id, backend }));
+      if (roots.length > 0 && !roots.some((n) => n.kind === 'backend' && n.backend.kind === 'platform')) {
+        roots.push({ kind: 'message', id: 'sign-in', label: 'Sign In to Agent Platform…', icon: 'sign-in', tooltip: 'Use agents on a LiteLLM Agent Platform too', command: { command: 'sandboxAgents.signIn', title: 'Sign In' } });
+      }
+      return this.adopt(undefined, roots);
     }
     if (node.kind === 'backend') return this.adopt(node, await this.agentsOf(node));
     if (node.kind === 'agent') return this.adopt(node, await this.sessionsOf(node));
@@ -91,6 +98,7 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
 
   private async agentsOf(node: BackendNode): Promise<TreeNode[]> {
     try {
+      await node.backend.ready();
       const agents = await node.backend.client.listAllAgents();
       if (agents.length === 0) {
         return [{ kind: 'message', id: `${node.id}/empty`, label: 'No agents yet: Create Agent…', icon: 'add', command: { command: 'sandboxAgents.createAgent', title: 'Create Agent', arguments: [{ backendId: node.backend.id }] } }];
@@ -105,6 +113,7 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
 
   private async sessionsOf(node: AgentNode): Promise<TreeNode[]> {
     try {
+      await node.backend.ready();
       const showEnded = setting('agents.showEndedSessions');
       const sessions = (await node.backend.client.listSessions({ agentId: node.agent.id, limit: 20 })).filter(
         (s) => showEnded || !TERMINAL_STATUSES.has(s.status) || s.status === 'failed',
@@ -117,6 +126,8 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
   }
 
   private errorNode(parent: TreeNode, err: unknown): MessageNode {
+    // Problems with ways out (Docker unreachable…) also get their message with the actions.
+    if (err instanceof ActionableError) this.notifier.showError(err);
     const text = toUserMessage(err, this.backends.allSecrets());
     this.log.warn(`${parent.id}: ${text}`);
     return { kind: 'message', id: `${parent.id}/error`, label: text, icon: 'error', tooltip: `${text}\nClick to retry.`, command: { command: 'sandboxAgents.refresh', title: 'Retry' } };
@@ -153,11 +164,12 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
   getTreeItem(node: TreeNode): vscode.TreeItem {
     switch (node.kind) {
       case 'backend': {
-        const item = new vscode.TreeItem(node.backend.label, vscode.TreeItemCollapsibleState.Expanded);
+        // Local starts collapsed: expanding it is the first local use, which starts the bridge.
+        const item = new vscode.TreeItem(node.backend.label, node.backend.kind === 'local' ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.Expanded);
         item.id = node.id;
         item.contextValue = `backend.${node.backend.kind}`;
         item.iconPath = new vscode.ThemeIcon(node.backend.kind === 'platform' ? 'cloud' : 'vm');
-        item.tooltip = `${node.backend.label}\n${node.backend.client.baseUrl}`;
+        item.tooltip = node.backend.kind === 'local' ? `${node.backend.label}: agents on this machine, served by the local bridge` : `${node.backend.label}\n${node.backend.client.baseUrl}`;
         return item;
       }
       case 'agent': {
@@ -180,7 +192,7 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
         const age = relativeAge(parseTime(session.created_at));
         const item = new vscode.TreeItem(session.title && session.title !== 'vscode' ? session.title : shortId(session.id), vscode.TreeItemCollapsibleState.None);
         item.id = node.id;
-        item.description = [session.status === 'creating' ? humanPhase(session) : session.status, age].filter(Boolean).join(' · ');
+        item.description = [session.status === 'creating' ? humanPhase(session) : session.status, age, session.unsandboxed ? '⚠ unsandboxed' : ''].filter(Boolean).join(' · ');
         item.iconPath = statusIcon(session.status);
         item.contextValue = `session.${session.status}`;
         item.tooltip = sessionTooltip(session);

@@ -18,12 +18,15 @@ export interface Backend {
   /** Stable id used in tree ids and command arguments: `platform` or `local`. */
   readonly id: string;
   readonly kind: BackendKind;
-  /** "Platform — agents.example.com" */
+  /** "Platform — agents.example.com", "Local — Docker" */
   readonly label: string;
+  /** Valid once `ready()` resolved. */
   readonly client: PlatformClient;
   readonly harnesses: readonly HarnessInfo[];
   /** Values that must be stripped from anything shown or logged. */
   readonly secrets: readonly string[];
+  /** Makes the backend usable (the local bridge starts here, on first use); throws why not. */
+  ready(signal?: AbortSignal): Promise<void>;
 }
 
 export class BackendRegistry extends Disposable {
@@ -36,9 +39,10 @@ export class BackendRegistry extends Disposable {
   constructor(
     private readonly secrets: Secrets,
     private readonly log: Logger,
+    private readonly local?: Backend,
   ) {
     super();
-    this.register(vscode.workspace.onDidChangeConfiguration((e) => affects(e, 'platform.url') && void this.reload()));
+    this.register(vscode.workspace.onDidChangeConfiguration((e) => affects(e, 'platform.url', 'local.enabled') && void this.reload()));
     this.register(secrets.onDidChange(() => void this.reload()));
   }
 
@@ -63,10 +67,12 @@ export class BackendRegistry extends Disposable {
 
   async reload(): Promise<void> {
     const next: Backend[] = [];
+    if (this.local && setting('local.enabled')) next.push(this.local);
     const platform = await this.platformBackend();
     if (platform) next.push(platform);
-    const before = this.backends.map((b) => `${b.id}:${b.client.baseUrl}:${b.secrets.join()}`).join('|');
-    const after = next.map((b) => `${b.id}:${b.client.baseUrl}:${b.secrets.join()}`).join('|');
+    const key = (b: Backend) => (b.kind === 'local' ? 'local' : `${b.id}:${b.client.baseUrl}:${b.secrets.join()}`);
+    const before = this.backends.map(key).join('|');
+    const after = next.map(key).join('|');
     this.backends = next;
     await vscode.commands.executeCommand('setContext', 'sandboxAgents.signedIn', !!platform);
     if (before !== after) this.changed.fire();
@@ -97,5 +103,6 @@ export function createPlatformBackend(baseUrl: string, masterKey: string, log: L
     client,
     harnesses: HARNESSES.filter((h) => h.backends.includes('platform')),
     secrets: [masterKey],
+    ready: async () => undefined,
   };
 }

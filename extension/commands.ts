@@ -46,9 +46,16 @@ export class Notifier extends Disposable {
     super();
   }
 
-  /** Shows a message without waiting for it; the chosen action runs when clicked. */
+  private readonly recent = new Map<string, number>();
+
+  /** Shows a message without waiting for it; the chosen action runs when clicked. The same
+   *  message again within 10 s is not repeated (a refresh loop must not stack notifications). */
   show(severity: Severity, message: string, actions: MessageAction[] = []): void {
     const text = toUserMessage(message, this.secrets());
+    const now = Date.now();
+    if ((this.recent.get(text) ?? 0) > now - 10_000) return;
+    this.recent.set(text, now);
+    for (const [k, at] of this.recent) if (at < now - 10_000) this.recent.delete(k);
     this.shown.fire({ severity, message: text, actions: actions.map((a) => a.title) });
     const fn = severity === 'error' ? vscode.window.showErrorMessage : severity === 'warning' ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
     void Promise.resolve(fn(text, ...actions.map((a) => a.title))).then(async (choice) => {

@@ -8,6 +8,11 @@ export interface Settings {
   'platform.ttyFallbackUrl': string;
   'sessions.startTimeoutMinutes': number;
   'agents.showEndedSessions': boolean;
+  'local.enabled': boolean;
+  'local.runtime': 'docker' | 'host';
+  'local.dockerHost': string;
+  'local.shellImage': string;
+  'local.stateDir': string;
 }
 
 const defaults: Settings = {
@@ -15,6 +20,11 @@ const defaults: Settings = {
   'platform.ttyFallbackUrl': '',
   'sessions.startTimeoutMinutes': 10,
   'agents.showEndedSessions': false,
+  'local.enabled': true,
+  'local.runtime': 'docker',
+  'local.dockerHost': '',
+  'local.shellImage': '',
+  'local.stateDir': '',
 };
 
 export function setting<K extends keyof Settings>(key: K): Settings[K] {

@@ -8,6 +8,7 @@ import { AgentsTreeProvider } from './agentsTree';
 import { BackendRegistry } from './backends';
 import { Notifier, registerCommand, type ShownMessage } from './commands';
 import { Disposable } from './disposable';
+import { LocalBackend } from './localBackend';
 import type { Logger } from './logger';
 import { tagged } from './logger';
 import { Secrets } from './secrets';
@@ -19,6 +20,7 @@ export interface SandboxAgentsApi {
   readonly backends: BackendRegistry;
   readonly tree: AgentsTreeProvider;
   readonly sessions: SessionManager;
+  readonly local: LocalBackend;
   readonly onDidShowMessage: vscode.Event<ShownMessage>;
 }
 
@@ -30,10 +32,12 @@ class Extension extends Disposable {
     const channel = this.register(vscode.window.createOutputChannel('Sandbox Agents', { log: true }));
     const log: Logger = channel;
     const secrets = this.register(new Secrets(context.secrets));
-    const backends = this.register(new BackendRegistry(secrets, tagged(log, 'backends')));
+    const local = this.register(new LocalBackend(context.asAbsolutePath('dist/bridge.js'), tagged(log, 'bridge')));
+    const backends = this.register(new BackendRegistry(secrets, tagged(log, 'backends'), local));
     const notifier = this.register(new Notifier(log, () => backends.allSecrets()));
     const sessions = this.register(new SessionManager(notifier, tagged(log, 'sessions')));
-    const tree = this.register(new AgentsTreeProvider(backends, sessions, tagged(log, 'tree')));
+    const tree = this.register(new AgentsTreeProvider(backends, sessions, notifier, tagged(log, 'tree')));
+    this.register(local.onDidChange(() => tree.refresh()));
     this.register(vscode.window.createTreeView('sandboxAgents.agents', { treeDataProvider: tree, showCollapseAll: true }));
 
     const signIn = new SignInFlow(secrets, backends, notifier, tagged(log, 'auth'));
@@ -47,13 +51,15 @@ class Extension extends Disposable {
     command('stopSession', 'Could not stop the session', (arg) => agents.stopSession(arg));
     command('copySessionId', 'Could not copy the session id', (arg) => agents.copySessionId(arg));
     command('refresh', 'Refresh failed', async () => {
+      local.invalidate();
       await backends.reload();
       tree.refresh();
     });
     command('showLog', 'Could not show the log', () => channel.show());
+    command('localActions', 'Local bridge', () => local.actions());
 
     void backends.ready();
-    this.api = { backends, tree, sessions, onDidShowMessage: notifier.onDidShowMessage };
+    this.api = { backends, tree, sessions, local, onDidShowMessage: notifier.onDidShowMessage };
   }
 }
 

@@ -23,3 +23,19 @@ export const HARNESSES: readonly HarnessInfo[] = [
 export function harnessInfo(id: string): HarnessInfo | undefined {
   return HARNESSES.find((h) => h.id === id);
 }
+
+/** Harnesses the local bridge runs today; the others arrive with the harness images. */
+export const LOCAL_HARNESSES: readonly string[] = ['shell'];
+
+/** Bridge extension (not on the platform): `GET /bridge/v1/status`. */
+export interface BridgeStatus {
+  runtime: 'docker' | 'host';
+  sandboxed: boolean;
+  /** Whether the runtime can start sessions now, and if not, why (a fresh check on every call). */
+  available: boolean;
+  problem?: string;
+  /** Where the Docker runtime looks for the daemon. */
+  docker_host?: string;
+  version: string;
+  pid: number;
+}

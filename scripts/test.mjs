@@ -1,6 +1,6 @@
 // The whole test suite: build, type-check, then every tier under node's test runner.
 //   node scripts/test.mjs                 all tiers
-//   node scripts/test.mjs unit contract   only these tiers (unit, contract, vscode, ui)
+//   node scripts/test.mjs unit contract   only these tiers (unit, contract, bridge, docker, vscode, ui)
 // With CI=true (or SANDBOX_AGENTS_REQUIRE_ALL_TIERS=1) a tier whose system dependency is missing
 // fails instead of being skipped.
 import { spawnSync } from 'node:child_process';
@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import { bootstrap } from './bootstrap.mjs';
 
 const TIERS = {
-  unit: () => [...find('protocol', /\.test\.ts$/), ...find('extension', /\.test\.ts$/)],
+  unit: () => [...find('protocol', /\.test\.ts$/), ...find('extension', /\.test\.ts$/), ...find('bridge', /\.test\.ts$/)],
   contract: () => [...find('test/fixtures', /\.test\.ts$/), ...find('test/contract', /\.test\.ts$/)],
+  bridge: () => find('test/bridge', /\.test\.ts$/).filter((f) => !f.includes('/docker.')),
+  docker: () => [...find('test/docker', /\.test\.ts$/), ...find('test/bridge', /^docker\..*\.test\.ts$/)],
   vscode: () => find('test/vscode', /\.test\.ts$/).filter((f) => !f.includes('/suite/')),
   ui: () => find('test/ui', /\.test\.ts$/),
 };
@@ -59,6 +61,28 @@ step('build', process.execPath, ['esbuild.config.mjs', '--tests']);
 step('typecheck', process.execPath, ['scripts/typecheck.mjs']);
 
 const files = tiers.flatMap((t) => TIERS[t]());
+
+// One test Docker engine (isolated, no bridge network) with the base image, shared by every Docker test.
+let dockerd;
+if (tiers.includes('docker')) {
+  console.log('\n== test Docker engine');
+  const { tsImport } = await import('tsx/esm/api');
+  const m = await tsImport('../test/docker/dockerd.ts', import.meta.url);
+  const missing = m.dockerPrerequisites();
+  if (missing) console.log(`[test] ${missing} The Docker tests will report it.`);
+  else {
+    try {
+      dockerd = await m.startForTestRun();
+    } catch (err) {
+      console.log(`[test] the test Docker engine could not start: ${err.message}`);
+      if (process.env.SANDBOX_AGENTS_REQUIRE_ALL_TIERS === '1') {
+        console.log('\n0 passed, 1 failed');
+        process.exit(1);
+      }
+    }
+  }
+}
+
 console.log(`\n== tests: ${tiers.join(', ')} (${files.length} files)`);
 const r = spawnSync(
   process.execPath,
@@ -69,6 +93,7 @@ const r = spawnSync(
     '--test-reporter=./scripts/summary-reporter.mjs', '--test-reporter-destination=stdout',
     ...files,
   ],
-  { stdio: 'inherit', env: { ...process.env, FORCE_COLOR: '0' } },
+  { stdio: 'inherit', env: { ...process.env, ...dockerd?.env, FORCE_COLOR: '0' } },
 );
+await dockerd?.stop();
 process.exit(r.status ?? 1);

@@ -59,11 +59,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async start(spec: SandboxSpec): Promise<SandboxProcess> {
-    try {
-      await this.docker.getImage(this.opts.image).inspect();
-    } catch {
-      throw new RuntimeUnavailableError(`image ${this.opts.image} is not available in Docker (build it, or start the bridge with --image)`);
-    }
+    await this.ensureImage(this.opts.image);
     const binds = spec.workspacePath ? [`${spec.workspacePath}:/work/repo:rw`] : [];
     const container = await this.docker.createContainer({
       name: `sandbox-agents-${spec.sessionId}`,
@@ -98,6 +94,25 @@ export class DockerRuntime implements Runtime {
     } catch (err) {
       await container.remove({ force: true }).catch(() => undefined);
       throw err;
+    }
+  }
+
+  /** The image, pulled once when it is missing (a clear reason when that is impossible, e.g. offline). */
+  private async ensureImage(image: string): Promise<void> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return;
+    } catch {
+      // Not here yet: pull it.
+    }
+    this.log.info(`pulling ${image}`);
+    try {
+      const stream = await this.docker.pull(image);
+      await new Promise<void>((resolve, reject) =>
+        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+      );
+    } catch (err) {
+      throw new RuntimeUnavailableError(`image ${image} is not in Docker and could not be pulled (${(err as Error).message.split('\n')[0]}); pull or build it, or set another image`);
     }
   }
 

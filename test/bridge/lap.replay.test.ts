@@ -74,12 +74,13 @@ test('lap agents → lap <name> → detach (Ctrl-D) → lap --resume <id>, again
   const res = await fetch(`${cfg.base}/api/v1/managed_agents/agents/${hit.id}/session`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ title: 'lap-cli' }) });
   assert.ok(res.ok);
   const { id: sid } = (await res.json()) as { id: string };
-  let session: { status: string; phase?: string; tty_url?: string | null; tty_token?: string | null; supports_tui?: boolean } | null = null;
+  type LapSession = { status: string; phase?: string; tty_url?: string | null; tty_token?: string | null; supports_tui?: boolean };
+  let session: LapSession | null = null;
   for (let i = 0; i < 60; i++) {
     await new Promise((r) => setTimeout(r, 1500));
     const r = await fetch(`${cfg.base}/api/v1/managed_agents/sessions/${sid}`, { headers });
     assert.ok(r.ok);
-    session = (await r.json()) as typeof session;
+    session = (await r.json()) as LapSession;
     if (session!.status === 'ready' || session!.status === 'failed' || session!.status === 'dead') break;
   }
   assert.equal(session?.status, 'ready');
@@ -95,7 +96,7 @@ test('lap agents → lap <name> → detach (Ctrl-D) → lap --resume <id>, again
 
   // lap --resume <sid>
   const r = await fetch(`${cfg.base}/api/v1/managed_agents/sessions/${sid}`, { headers });
-  const again = (await r.json()) as typeof session;
+  const again = (await r.json()) as LapSession;
   assert.equal(again!.status, 'ready', 'lap refuses to attach unless ready');
   await attachLikeLap(deriveTtyUrl(cfg.base, again!), again!.tty_token!, async (ws, screen) => {
     await until(screen, /^lap-42\s*$/m);

@@ -2,7 +2,8 @@
 //
 // - startTestDockerd(): an isolated dockerd (own data-root, exec-root, pidfile, socket and config under a
 //   fresh temp dir), always with `--bridge=none --iptables=false --ip-forward=false --ip-masq=false`, so
-//   no container can get a network other than "none" or "host" (see test/docs: "Network rule").
+//   no container can get a network other than "none" or "host" (the test environment's network rule:
+//   loopback traffic only; never create a Docker network).
 // - ensureBaseImage(host): `sandbox-agents/test-base:bookworm` in that daemon: a Debian bookworm minbase
 //   root filesystem made once with debootstrap and cached under ~/.cache/sandbox-agents, plus the host's
 //   node and a user `sandbox` (uid 1001). No registry is reachable, so nothing is ever pulled.

@@ -38,9 +38,10 @@ test('sign in → create agent → start session (phases) → stop → delete, t
   try {
     await waitForWorkbench(page);
 
-    // Signed out: the view explains and offers to sign in.
+    // Signed out: Local (collapsed: nothing starts until it is used) and a row offering to sign in.
     const side = await viewContainer(page, 'Sandbox Agents');
-    await side.getByRole('button', { name: 'Sign In to Agent Platform' }).waitFor({ state: 'visible', timeout: GUARD });
+    await treeItem(side, 'Local — Docker').waitFor({ state: 'visible', timeout: GUARD });
+    await treeItem(side, 'Sign In to Agent Platform…').waitFor({ state: 'visible', timeout: GUARD });
     await screenshot(page, 'ui-01-welcome');
 
     // A wrong key is refused with a clear message, and nothing is saved.
@@ -61,6 +62,7 @@ test('sign in → create agent → start session (phases) → stop → delete, t
 
     // Create an agent through the multi-step input.
     await runCommand(page, 'Sandbox Agents: Create Agent');
+    await quickPickSelect(page, `Platform — ${host}`);
     await quickInputType(page, 'ui-bot');
     await quickPickSelect(page, 'Claude Code');
     await quickPickSelect(page, 'claude-sonnet-4-5');
@@ -74,6 +76,7 @@ test('sign in → create agent → start session (phases) → stop → delete, t
 
     // Start a session: the progress notification shows the bring-up phases.
     await runCommand(page, 'Sandbox Agents: Start Session');
+    await quickPickSelect(page, `Platform — ${host}`);
     await quickPickSelect(page, 'ui-bot');
     const phase = await waitForNotification(page, /Starting ui-bot/);
     assert.match(phase, /Starting ui-bot/);
@@ -87,6 +90,7 @@ test('sign in → create agent → start session (phases) → stop → delete, t
 
     // Stop it (confirmed in a dialog): it leaves the tree.
     await runCommand(page, 'Sandbox Agents: Stop Session');
+    await quickPickSelect(page, `Platform — ${host}`);
     const sessionId = [...platform.state.sessions.keys()][0];
     await quickPickSelect(page, sessionId);
     await dialogButton(page, 'Stop Session');
@@ -96,6 +100,7 @@ test('sign in → create agent → start session (phases) → stop → delete, t
 
     // Delete the agent (confirmed): the view is empty again.
     await runCommand(page, 'Sandbox Agents: Delete Agent');
+    await quickPickSelect(page, `Platform — ${host}`);
     await quickPickSelect(page, 'ui-bot');
     await dialogButton(page, 'Delete');
     await agent.waitFor({ state: 'hidden', timeout: GUARD });

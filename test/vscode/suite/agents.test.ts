@@ -36,8 +36,12 @@ describe('Agents view and commands (platform test server)', function () {
     const item = api.tree.getTreeItem(node);
     return typeof item.label === 'string' ? item.label : (item.label?.label ?? '');
   }
+  /** The root nodes for the platform (the Local group and the sign-in row aside). */
+  async function platformRoots(): Promise<TreeNode[]> {
+    return (await children()).filter((n) => n.kind === 'backend' && n.backend.kind === 'platform');
+  }
   async function agentNode(name: string): Promise<TreeNode | undefined> {
-    const [group] = await children();
+    const [group] = await platformRoots();
     return (await children(group)).find((n) => n.kind === 'agent' && n.agent.name === name);
   }
 
@@ -62,8 +66,11 @@ describe('Agents view and commands (platform test server)', function () {
     assert.equal(server.requests.length, 0);
   });
 
-  it('signed out: no backend, so the welcome view shows', async () => {
-    assert.deepEqual(await children(), []);
+  it('signed out: no platform group, and a row offers to sign in', async () => {
+    assert.deepEqual(await platformRoots(), []);
+    const signIn = (await children()).find((n) => n.kind === 'message' && n.id === 'sign-in');
+    assert.ok(signIn, 'a sign-in row');
+    assert.equal(api.tree.getTreeItem(signIn).command?.command, 'sandboxAgents.signIn');
   });
 
   it('sign in with a wrong key says the key was rejected and saves nothing', async () => {
@@ -72,7 +79,7 @@ describe('Agents view and commands (platform test server)', function () {
     assert.equal(m.severity, 'error');
     assert.equal(m.message, `The master key was rejected by ${host}.`);
     assert.ok(!m.message.includes('wrong-key-value'));
-    assert.equal(api.backends.all().length, 0);
+    assert.equal(api.backends.all().filter((b) => b.kind === 'platform').length, 0);
   });
 
   it('sign in to an unreachable URL names the URL and the reason', async () => {
@@ -99,13 +106,13 @@ describe('Agents view and commands (platform test server)', function () {
     const url = `http://127.0.0.1:${(html.address() as AddressInfo).port}`;
     const m = await messageAfter(() => run('signIn', { url, masterKey: 'k' }));
     assert.match(m.message, /HTML page \("Router login"\)/);
-    assert.equal(api.backends.all().length, 0);
+    assert.equal(api.backends.all().filter((b) => b.kind === 'platform').length, 0);
   });
 
   it('sign in with the right key: the platform group appears', async () => {
     const ok = await run<boolean>('signIn', { url: server.url, masterKey: server.masterKey });
     assert.equal(ok, true);
-    const roots = await children();
+    const roots = await platformRoots();
     assert.equal(roots.length, 1);
     assert.equal(label(roots[0]), `Platform — ${new URL(server.url).host}`);
     assert.equal(vscode.workspace.getConfiguration('sandboxAgents').get('platform.url'), server.url);
@@ -115,7 +122,7 @@ describe('Agents view and commands (platform test server)', function () {
   });
 
   it('create agent: it is listed with its harness and model', async () => {
-    const agent = await run<{ id: string; name: string }>('createAgent', { name: 'refactor-bot', harness: 'claude-code', model: 'claude-sonnet-4-5', prompt: 'Be brief.' });
+    const agent = await run<{ id: string; name: string }>('createAgent', { backendId: 'platform', name: 'refactor-bot', harness: 'claude-code', model: 'claude-sonnet-4-5', prompt: 'Be brief.' });
     assert.ok(agent?.id);
     const node = await agentNode('refactor-bot');
     assert.ok(node, 'agent shown in the tree');
@@ -124,12 +131,12 @@ describe('Agents view and commands (platform test server)', function () {
   });
 
   it('create agent: a duplicate name, a harness the platform lacks and a rejected body each get one clear message', async () => {
-    let m = await messageAfter(() => run('createAgent', { name: 'refactor-bot', harness: 'opencode', model: 'gpt-5' }));
+    let m = await messageAfter(() => run('createAgent', { backendId: 'platform', name: 'refactor-bot', harness: 'opencode', model: 'gpt-5' }));
     assert.match(m.message, /An agent named "refactor-bot" already exists/);
-    m = await messageAfter(() => run('createAgent', { name: 'sh', harness: 'shell', model: 'none' }));
+    m = await messageAfter(() => run('createAgent', { backendId: 'platform', name: 'sh', harness: 'shell', model: 'none' }));
     assert.match(m.message, /does not run the "shell" harness/);
     server.failNext({ method: 'POST', path: '/api/v1/managed_agents/agents' }, { status: 400, body: { error: [{ code: 'invalid_type', path: ['model'], message: 'Required' }] } });
-    m = await messageAfter(() => run('createAgent', { name: 'x-bot', harness: 'opencode', model: 'gpt-5' }));
+    m = await messageAfter(() => run('createAgent', { backendId: 'platform', name: 'x-bot', harness: 'opencode', model: 'gpt-5' }));
     assert.match(m.message, /rejected the agent: model: Required/);
   });
 
@@ -152,7 +159,7 @@ describe('Agents view and commands (platform test server)', function () {
   });
 
   it('a session that fails to start shows its reason with Show Details and Retry', async () => {
-    await run('createAgent', { name: 'fail-bot', harness: 'opencode', model: 'gpt-5' });
+    await run('createAgent', { backendId: 'platform', name: 'fail-bot', harness: 'opencode', model: 'gpt-5' });
     const node = await agentNode('fail-bot');
     const m = await messageAfter(() => run('startSession', node));
     assert.equal(m.severity, 'error');
@@ -174,7 +181,7 @@ describe('Agents view and commands (platform test server)', function () {
   });
 
   it('a platform error while listing shows in the tree with the platform text, for each error shape', async () => {
-    const [group] = await children();
+    const [group] = await platformRoots();
     for (const body of [{ error: 'database is locked' }, { error: { error: 'controller crashed' } }, { error: [{ path: ['limit'], message: 'Too big' }] }]) {
       server.failNext({ method: 'GET', path: '/api/v1/managed_agents/agents' }, { status: 500, body });
       const [node] = await children(group);
@@ -205,7 +212,7 @@ describe('Agents view and commands (platform test server)', function () {
 
   it('sign out forgets the key: the backend disappears', async () => {
     await run('signOut');
-    assert.deepEqual(await children(), []);
-    assert.equal(api.backends.all().length, 0);
+    assert.deepEqual(await platformRoots(), []);
+    assert.equal(api.backends.all().filter((b) => b.kind === 'platform').length, 0);
   });
 });

@@ -1,0 +1,204 @@
+/**
+ * Finds or starts the local bridge, on first local use. One bridge per user and runtime, shared by
+ * every VS Code window: found through `bridge.json` in its state dir and verified with an
+ * authenticated request; started detached (it survives window reloads) with the extension host's own
+ * runtime (`process.execPath`, ELECTRON_RUN_AS_NODE); restarted when it died. The bridge's own lock
+ * file settles races between windows. No `vscode` import: plain Node for tests.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { BridgeStatus } from '../protocol/harnesses';
+import { sleep } from './async';
+import type { Logger } from './logger';
+import { PlatformClient } from './platformClient';
+
+export interface BridgeSettings {
+  runtime: 'docker' | 'host';
+  /** Base of the state dirs; each runtime has its own (`<base>/<runtime>`). */
+  stateBase: string;
+  dockerHost?: string;
+  image?: string;
+}
+
+export interface BridgeConnection {
+  url: string;
+  masterKey: string;
+  pid: number;
+  client: PlatformClient;
+}
+
+export class BridgeUnavailableError extends Error {
+  override readonly name = 'BridgeUnavailableError';
+}
+
+/** The runtime cannot run sessions (Docker down, …): the bridge runs, but says why. */
+export class RuntimeProblemError extends Error {
+  override readonly name = 'RuntimeProblemError';
+  constructor(
+    readonly status: BridgeStatus,
+  ) {
+    super(status.problem ?? 'the local runtime is not available');
+  }
+}
+
+export function defaultStateBase(): string {
+  return join(process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'sandbox-agents');
+}
+
+export class BridgeSupervisor {
+  private current: BridgeConnection | undefined;
+  private starting: Promise<BridgeConnection> | undefined;
+
+  constructor(
+    private readonly bridgeScript: string,
+    private settings: BridgeSettings,
+    private readonly log: Logger,
+  ) {}
+
+  get stateDir(): string {
+    return join(this.settings.stateBase, this.settings.runtime);
+  }
+
+  get connection(): BridgeConnection | undefined {
+    return this.current;
+  }
+
+  /** New settings take effect on the next `ensure` (a different runtime is a different bridge). */
+  configure(settings: BridgeSettings): void {
+    const changed = JSON.stringify(settings) !== JSON.stringify(this.settings);
+    this.settings = settings;
+    if (changed) this.current = undefined;
+  }
+
+  /** The running bridge, verified; started when there is none. */
+  async ensure(signal?: AbortSignal): Promise<BridgeConnection> {
+    if (this.current && (await this.verify(this.current))) return this.current;
+    this.current = undefined;
+    this.starting ??= this.findOrStart(signal).finally(() => (this.starting = undefined));
+    this.current = await this.starting;
+    return this.current;
+  }
+
+  async status(): Promise<BridgeStatus> {
+    const c = await this.ensure();
+    return getJson<BridgeStatus>(c, '/bridge/v1/status');
+  }
+
+  private async findOrStart(signal?: AbortSignal): Promise<BridgeConnection> {
+    const found = await this.find();
+    if (found) return found;
+    return this.start(signal);
+  }
+
+  /** A bridge already serving this state dir (another window's, or from before a reload). */
+  private async find(): Promise<BridgeConnection | undefined> {
+    const infoFile = join(this.stateDir, 'bridge.json');
+    const keyFile = join(this.stateDir, 'master-key');
+    if (!existsSync(infoFile) || !existsSync(keyFile)) return undefined;
+    try {
+      const info = JSON.parse(readFileSync(infoFile, 'utf8')) as { url: string; pid: number };
+      const masterKey = readFileSync(keyFile, 'utf8').trim();
+      const conn = this.connect(info.url, masterKey, info.pid);
+      if (await this.verify(conn)) {
+        this.log.info(`using the bridge at ${info.url} (pid ${info.pid})`);
+        return conn;
+      }
+    } catch (err) {
+      this.log.debug(`no usable bridge in ${this.stateDir}: ${(err as Error).message}`);
+    }
+    return undefined;
+  }
+
+  private async start(signal?: AbortSignal): Promise<BridgeConnection> {
+    const args = [this.bridgeScript, 'serve', '--port', '0', '--state-dir', this.stateDir, '--runtime', this.settings.runtime];
+    if (this.settings.dockerHost) args.push('--docker-host', this.settings.dockerHost);
+    if (this.settings.image) args.push('--image', this.settings.image);
+    this.log.info(`starting the bridge: ${this.settings.runtime} runtime, state ${this.stateDir}`);
+    const env: NodeJS.ProcessEnv = { ...process.env, ELECTRON_RUN_AS_NODE: '1' };
+    delete env.SANDBOX_AGENTS_MASTER_KEY;
+    // stderr goes to a file, not a pipe: the bridge outlives this window and must not write into a
+    // closed pipe. Its tail explains a failed start.
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    const errFile = join(this.stateDir, 'bridge.stderr');
+    const errFd = openSync(errFile, 'w', 0o600);
+    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', errFd], env });
+    closeSync(errFd);
+    const tail = () => {
+      try {
+        return readFileSync(errFile, 'utf8').trim().split('\n').slice(-3).join(' ');
+      } catch {
+        return '';
+      }
+    };
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new BridgeUnavailableError(`the bridge did not start within 20 s: ${tail()}`)), 20_000);
+        const onAbort = () => reject(new BridgeUnavailableError('cancelled'));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        createInterface({ input: child.stdout! }).once('line', (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        });
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          reject(new BridgeUnavailableError(`the bridge exited (code ${code}): ${tail() || 'no output'}`));
+        });
+        child.once('error', (err) => reject(new BridgeUnavailableError(`the bridge could not be started: ${err.message}`)));
+      });
+      const { url, pid } = JSON.parse(line) as { url: string; pid: number };
+      const masterKey = readFileSync(join(this.stateDir, 'master-key'), 'utf8').trim();
+      this.log.info(`bridge started at ${url} (pid ${pid})`);
+      return this.connect(url, masterKey, pid);
+    } catch (err) {
+      // Another window may have won the race for this state dir: use its bridge.
+      if (/another bridge/.test(tail())) {
+        for (let i = 0; i < 20; i++) {
+          const found = await this.find();
+          if (found) return found;
+          await sleep(100, signal);
+        }
+      }
+      child.kill();
+      throw err;
+    } finally {
+      // Let the bridge outlive this window: drop our end of its stdout.
+      child.stdout?.destroy();
+      child.unref();
+    }
+  }
+
+  private connect(url: string, masterKey: string, pid: number): BridgeConnection {
+    return { url, masterKey, pid, client: new PlatformClient({ baseUrl: url, apiKey: masterKey, connectTimeoutMs: 3000, retries: 1 }) };
+  }
+
+  private async verify(c: BridgeConnection): Promise<boolean> {
+    try {
+      await c.client.listAgents({ limit: 1 });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stops the bridge this window uses (sessions keep running; a later use starts it again). */
+  stop(): void {
+    const c = this.current;
+    this.current = undefined;
+    if (c) {
+      try {
+        process.kill(c.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}
+
+async function getJson<T>(c: BridgeConnection, path: string): Promise<T> {
+  const res = await fetch(`${c.url}${path}`, { headers: { authorization: `Bearer ${c.masterKey}` } });
+  if (!res.ok) throw new BridgeUnavailableError(`the bridge answered ${res.status} to ${path}`);
+  return (await res.json()) as T;
+}

@@ -1,0 +1,125 @@
+/**
+ * Local agents in a real VS Code: the bridge starts on first local use (not at activation), is shared
+ * by windows, comes back after dying, runs `shell` sessions (host runtime here: Docker is covered by
+ * the bridge's own Docker suite), and explains an unreachable Docker with its ways out.
+ */
+import * as assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import type { TreeNode } from '../../../extension/agentsTree';
+import { BridgeSupervisor } from '../../../extension/bridgeSupervisor';
+import type { ShownMessage } from '../../../extension/commands';
+import type { SandboxAgentsApi } from '../../../extension/extension';
+import { nullLogger } from '../../../extension/logger';
+
+describe('Local agents (bridge, host runtime)', function () {
+  this.timeout(90_000);
+  let api: SandboxAgentsApi;
+  let stateBase: string;
+  const messages: ShownMessage[] = [];
+  const config = () => vscode.workspace.getConfiguration('sandboxAgents');
+  const run = <T = unknown>(command: string, ...args: unknown[]) => vscode.commands.executeCommand<T>(`sandboxAgents.${command}`, ...args);
+
+  async function localNode(): Promise<TreeNode> {
+    const node = (await api.tree.getChildren()).find((n) => n.kind === 'backend' && n.backend.kind === 'local');
+    assert.ok(node, 'the Local group is shown');
+    return node;
+  }
+  const label = (n: TreeNode) => {
+    const l = api.tree.getTreeItem(n).label;
+    return typeof l === 'string' ? l : (l?.label ?? '');
+  };
+  const pidOf = (runtime: string) => (JSON.parse(readFileSync(join(stateBase, runtime, 'bridge.json'), 'utf8')) as { pid: number }).pid;
+
+  before(async () => {
+    stateBase = mkdtempSync(join(tmpdir(), 'sa-local-'));
+    await config().update('local.stateDir', stateBase, vscode.ConfigurationTarget.Global);
+    await config().update('local.runtime', 'host', vscode.ConfigurationTarget.Global);
+    const ext = vscode.extensions.getExtension<SandboxAgentsApi>('sandbox-agents.sandbox-agents');
+    api = await ext!.activate();
+    api.onDidShowMessage((m) => messages.push(m));
+  });
+
+  after(async () => {
+    for (const runtime of ['host', 'docker']) {
+      const info = join(stateBase, runtime, 'bridge.json');
+      if (existsSync(info)) {
+        const pid = pidOf(runtime);
+        for (const s of await api.local.client.listSessions({ limit: 200 }).catch(() => [])) await api.local.client.deleteSession(s.id).catch(() => undefined);
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    for (const k of ['local.stateDir', 'local.runtime', 'local.dockerHost']) await config().update(k, undefined, vscode.ConfigurationTarget.Global);
+    await new Promise((r) => setTimeout(r, 300));
+    rmSync(stateBase, { recursive: true, force: true });
+  });
+
+  it('Local is listed, labelled unsandboxed on the host runtime, and nothing starts before it is used', async () => {
+    const node = await localNode();
+    assert.equal(label(node), 'Local — host processes (unsandboxed)');
+    assert.equal(api.tree.getTreeItem(node).collapsibleState, vscode.TreeItemCollapsibleState.Collapsed);
+    assert.equal(existsSync(join(stateBase, 'host', 'bridge.json')), false, 'no bridge yet');
+  });
+
+  it('expanding Local starts the bridge once; another window finds the same one', async () => {
+    const rows = await api.tree.getChildren(await localNode());
+    assert.match(label(rows[0]), /No agents yet/);
+    const pid = pidOf('host');
+    await api.tree.getChildren(await localNode());
+    assert.equal(pidOf('host'), pid, 'not started twice');
+    const otherWindow = new BridgeSupervisor(join(__dirname, '..', '..', 'dist', 'bridge.js'), { runtime: 'host', stateBase }, nullLogger);
+    assert.equal((await otherWindow.ensure()).pid, pid, 'a second window shares the bridge');
+  });
+
+  it('create a shell agent mounting a folder, start a session: ready, flagged unsandboxed; stop; delete', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'sa-mount-'));
+    const agent = await run<{ id: string; workspace_path?: string }>('createAgent', { backendId: 'local', name: 'local-shell', harness: 'shell', model: 'none', workspacePath: folder });
+    assert.ok(agent?.id, `create failed: ${messages.at(-1)?.message}`);
+    assert.equal(agent.workspace_path, folder);
+    const [agentRow] = (await api.tree.getChildren(await localNode())).filter((n) => n.kind === 'agent');
+    assert.equal(label(agentRow), 'local-shell');
+    const session = await run<{ id: string; status: string; unsandboxed?: boolean; tty_url?: string }>('startSession', agentRow);
+    assert.equal(session?.status, 'ready', `start failed: ${messages.at(-1)?.message}`);
+    assert.equal(session.unsandboxed, true);
+    assert.ok(session.tty_url);
+    const [sessionRow] = (await api.tree.getChildren(agentRow)).filter((n) => n.kind === 'session');
+    assert.match(String(api.tree.getTreeItem(sessionRow).description), /ready.*⚠ unsandboxed/);
+    assert.equal(await run('stopSession', { backendId: 'local', sessionId: session.id, confirmed: true }), true);
+    assert.equal((await api.local.client.getSession(session.id)).status, 'dead');
+    assert.equal(await run('deleteAgent', { backendId: 'local', agentId: agent.id, confirmed: true }), true);
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  it('a bridge that died is started again on the next use', async () => {
+    const pid = pidOf('host');
+    process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    await run('refresh');
+    const rows = await api.tree.getChildren(await localNode());
+    assert.match(label(rows[0]), /No agents yet|local-shell/);
+    assert.notEqual(pidOf('host'), pid);
+  });
+
+  it('Docker unreachable: one precise message naming the socket, with Retry, host runtime, sign-in and install', async () => {
+    await config().update('local.dockerHost', 'unix:///nonexistent/docker.sock', vscode.ConfigurationTarget.Global);
+    await config().update('local.runtime', 'docker', vscode.ConfigurationTarget.Global);
+    const before = messages.length;
+    const node = await localNode();
+    assert.equal(label(node), 'Local — Docker');
+    const [row] = await api.tree.getChildren(node);
+    assert.equal(row.kind, 'message');
+    assert.equal(label(row), 'Docker is not reachable at unix:///nonexistent/docker.sock: no Docker socket there');
+    const shown = messages.slice(before).find((m) => m.message.startsWith('Docker is not reachable'));
+    assert.ok(shown, 'a message was shown');
+    assert.deepEqual(shown.actions, ['Retry', 'Use Host Runtime (Unsandboxed)', 'Sign In to a Platform', 'Install Docker']);
+    // Creating an agent there says the same, instead of failing later.
+    await run('createAgent', { backendId: 'local', name: 'x', harness: 'shell', model: 'none' });
+    assert.match(messages.at(-1)!.message, /^Docker is not reachable/);
+  });
+});
