@@ -251,6 +251,30 @@ export function ttySuite(name: string, setup: () => Promise<RuntimeFixture | und
       await driver.close();
     });
 
+    it('a client that stops reading neither holds back the others nor grows memory; it resyncs from a snapshot', async (t) => {
+      if (skip(t)) return;
+      const { session } = await readyShellSession(bridge);
+      const reader = await attach(bridge, session);
+      const stalled = await attach(bridge, session);
+      await stalled.waitFor(/\$ $|# $/);
+      const socket = (stalled.ws as unknown as { _socket: import('node:net').Socket })._socket;
+      socket.pause();
+      const rssBefore = rssKiB(bridge.pid);
+      // ~40 MB of output while one client reads nothing.
+      reader.type('head -c 40000000 /dev/zero | tr "\\0" "x" | fold -w 200; echo; echo flood-$((7*6))-done\r');
+      await reader.waitFor(/^flood-42-done\s*$/, 120_000);
+      const rssAfter = rssKiB(bridge.pid);
+      assert.ok(rssAfter < rssBefore + 128 * 1024, `bridge RSS ${rssBefore} KiB → ${rssAfter} KiB with a stalled client`);
+      const before = stalled.received().length;
+      socket.resume();
+      await stalled.waitFor(/^flood-42-done\s*$/, 60_000);
+      const caughtUp = stalled.received().slice(before);
+      assert.ok(caughtUp.includes('\x1bc'), 'the stalled client was resynchronised from a fresh snapshot');
+      assert.ok(stalled.received().length < 20_000_000, 'it was not sent the whole flood');
+      await reader.close();
+      await stalled.close();
+    });
+
     it('a session can be stopped (DELETE) while attached: the client is closed, the sandbox is gone', async (t) => {
       if (skip(t)) return;
       const { session } = await readyShellSession(bridge);
