@@ -17,6 +17,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { homedir, hostname, tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join } from 'node:path';
+import { requireAllTiers, skipOrFail } from '../tiers';
+export { requireAllTiers };
 
 export const BASE_IMAGE = 'sandbox-agents/test-base:bookworm';
 /** Image that `docker import` makes from the cached root filesystem; BASE_IMAGE is built FROM it. */
@@ -280,19 +282,10 @@ export function dockerPrerequisites(): string | undefined {
   return daemonPrerequisites() ?? imagePrerequisites();
 }
 
-/** True when a tier whose system dependency is missing must fail instead of being skipped. */
-export function requireAllTiers(): boolean {
-  const ci = process.env.CI;
-  return ci === 'true' || ci === '1' || process.env.SANDBOX_AGENTS_REQUIRE_ALL_TIERS === '1';
-}
 
 /** For node:test: skips the test (or throws on CI) when Docker tests cannot run; returns the reason. */
 export function skipUnlessDocker(t: { skip(message?: string): void }): string | undefined {
-  const missing = dockerPrerequisites();
-  if (!missing) return undefined;
-  if (requireAllTiers()) throw new Error(missing);
-  t.skip(missing);
-  return missing;
+  return skipOrFail(t, dockerPrerequisites());
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { TestResult } from './suite/index';
+import { requireAllTiers, skipOrFail } from '../tiers';
+export { requireAllTiers };
 
 const CODE_SERVER_VERSION = process.env.SANDBOX_AGENTS_CODE_SERVER_VERSION ?? '4.139.1';
 const CHROMIUM = process.env.SANDBOX_AGENTS_CHROMIUM ?? '/usr/bin/chromium';
@@ -85,11 +87,6 @@ export function vscodeServerDir(): string | undefined {
   return existsSync(join(dir, '.complete')) ? dir : undefined;
 }
 
-/** True on CI (or when asked): a missing VS Code server or Chromium then fails the test instead of skipping it. */
-export function requireAllTiers(): boolean {
-  const ci = process.env.CI?.toLowerCase();
-  return ci === 'true' || ci === '1' || process.env.SANDBOX_AGENTS_REQUIRE_ALL_TIERS === '1';
-}
 
 /** Why this machine cannot run a real VS Code (with the command that fixes it), or undefined when it can. */
 export function missingVSCodePrerequisites(opts: { browser?: boolean } = {}): string | undefined {
@@ -104,11 +101,7 @@ export function missingVSCodePrerequisites(opts: { browser?: boolean } = {}): st
 /** For a node:test context: undefined when the prerequisites are there; otherwise fails on CI (throws)
  *  or skips the test and returns the reason, which the caller returns on. */
 export function skipUnlessVSCode(t: { skip(message?: string): void }): string | undefined {
-  const missing = missingVSCodePrerequisites();
-  if (!missing) return undefined;
-  if (requireAllTiers()) throw new Error(missing);
-  t.skip(missing);
-  return missing;
+  return skipOrFail(t, missingVSCodePrerequisites());
 }
 
 function serverPaths(): { node: string; serverMain: string } {
