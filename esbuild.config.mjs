@@ -19,6 +19,8 @@ export const entries = [
   { name: 'extension', in: 'extension/extension.ts', out: 'dist/extension.js', ...node, external: ['vscode'] },
   // The bridge loads node-pty (native, N-API prebuilds) at run time; ssh2's optional native parts stay out.
   { name: 'bridge', in: 'bridge/main.ts', out: 'dist/bridge.js', ...node, external: ['@lydell/node-pty', 'cpu-features', '*.node'] },
+  // The agent terminal panel: xterm.js and its addons; its CSS (xterm's + ours) lands in dist/webview/terminal.css.
+  { name: 'webview-terminal', in: 'webview/terminal/main.ts', out: 'dist/webview/terminal.js', ...browser },
 ];
 
 /** Extension-host test suites: one bundle per suite file plus the mocha entry, `vscode` and mocha external. */

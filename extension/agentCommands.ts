@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { HARNESSES, harnessInfo, type HarnessInfo } from '../protocol/harnesses';
-import { TERMINAL_STATUSES, type Agent, type CreateAgentBody, type Session } from '../protocol/platform';
+import { TERMINAL_STATUSES, TUI_HARNESSES, type Agent, type CreateAgentBody, type Session } from '../protocol/platform';
 import type { AgentsTreeProvider, TreeNode } from './agentsTree';
 import type { Backend, BackendRegistry } from './backends';
 import { ActionableError, type Notifier } from './commands';
@@ -275,6 +275,28 @@ export class AgentCommands {
     }
     await this.sessions.stop(backend, session);
     return true;
+  }
+
+  /** Open Terminal: on a session, attach; on an agent, its latest ready session, else a new one. */
+  async openTerminal(arg: Arg, open: (backend: Backend, session: Session, agent: Agent) => Promise<void>): Promise<Session> {
+    let backend: Backend;
+    let agent: Agent;
+    let session: Session | undefined;
+    if (arg && 'kind' in arg && arg.kind === 'session') {
+      ({ backend, agent, session } = arg);
+    } else if (arg && !('kind' in arg) && arg.sessionId) {
+      backend = await this.backend(arg);
+      session = await backend.client.getSession(arg.sessionId);
+      agent = await backend.client.getAgent(session.agent_id ?? '');
+    } else {
+      ({ backend, agent } = await this.agent(arg));
+      const sessions = await backend.client.listSessions({ agentId: agent.id, limit: 20 });
+      session = sessions.find((s) => s.status === 'ready');
+    }
+    if (!TUI_HARNESSES.has(agent.harness_id)) throw new InvalidInputError(`${agent.name || agent.id} runs ${agent.harness_id}, a chat harness: it has no terminal.`);
+    if (!session || session.status !== 'ready') session = await this.sessions.start(backend, agent);
+    await open(backend, session, agent);
+    return session;
   }
 
   async copySessionId(arg?: Arg): Promise<string> {

@@ -194,7 +194,7 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
         item.id = node.id;
         item.description = [session.status === 'creating' ? humanPhase(session) : session.status, age, session.unsandboxed ? '⚠ unsandboxed' : ''].filter(Boolean).join(' · ');
         item.iconPath = statusIcon(session.status);
-        item.contextValue = `session.${session.status}`;
+        item.contextValue = `session.${session.status}.${harnessInfo(node.agent.harness_id)?.kind ?? 'terminal'}`;
         item.tooltip = sessionTooltip(session);
         return item;
       }

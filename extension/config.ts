@@ -13,6 +13,7 @@ export interface Settings {
   'local.dockerHost': string;
   'local.shellImage': string;
   'local.stateDir': string;
+  'terminal.renderer': 'webview' | 'integrated';
 }
 
 const defaults: Settings = {
@@ -25,6 +26,7 @@ const defaults: Settings = {
   'local.dockerHost': '',
   'local.shellImage': '',
   'local.stateDir': '',
+  'terminal.renderer': 'webview',
 };
 
 export function setting<K extends keyof Settings>(key: K): Settings[K] {

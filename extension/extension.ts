@@ -9,6 +9,11 @@ import { BackendRegistry } from './backends';
 import { Notifier, registerCommand, type ShownMessage } from './commands';
 import { Disposable } from './disposable';
 import { LocalBackend } from './localBackend';
+import { TerminalManager } from './terminalPanel';
+import { openIntegratedTerminal } from './integratedTerminal';
+import type { Backend } from './backends';
+import type { Agent, Session } from '../protocol/platform';
+import { setting } from './config';
 import type { Logger } from './logger';
 import { tagged } from './logger';
 import { Secrets } from './secrets';
@@ -21,6 +26,7 @@ export interface SandboxAgentsApi {
   readonly tree: AgentsTreeProvider;
   readonly sessions: SessionManager;
   readonly local: LocalBackend;
+  readonly terminals: TerminalManager;
   readonly onDidShowMessage: vscode.Event<ShownMessage>;
 }
 
@@ -40,6 +46,15 @@ class Extension extends Disposable {
     this.register(local.onDidChange(() => tree.refresh()));
     this.register(vscode.window.createTreeView('sandboxAgents.agents', { treeDataProvider: tree, showCollapseAll: true }));
 
+    const terminals = this.register(
+      new TerminalManager(context.extensionUri, backends, notifier, tagged(log, 'terminal'), async (backend, sessionId) => {
+        await backend.client.restartSession(sessionId);
+      }),
+    );
+    const openTerminal = async (backend: Backend, session: Session, agent: Agent) => {
+      if (setting('terminal.renderer') === 'integrated') openIntegratedTerminal(backend, session, agent, tagged(log, 'terminal'));
+      else await terminals.open(backend, session, agent);
+    };
     const signIn = new SignInFlow(secrets, backends, notifier, tagged(log, 'auth'));
     const agents = new AgentCommands(backends, sessions, tree, notifier, tagged(log, 'agents'));
     const command = (id: string, failure: string, fn: (...args: any[]) => unknown) => this.register(registerCommand(notifier, `sandboxAgents.${id}`, failure, fn));
@@ -49,6 +64,7 @@ class Extension extends Disposable {
     command('deleteAgent', 'Could not delete the agent', (arg) => agents.deleteAgent(arg));
     command('startSession', 'Could not start a session', (arg) => agents.startSession(arg));
     command('stopSession', 'Could not stop the session', (arg) => agents.stopSession(arg));
+    command('openTerminal', 'Could not open the terminal', (arg) => agents.openTerminal(arg, openTerminal));
     command('copySessionId', 'Could not copy the session id', (arg) => agents.copySessionId(arg));
     command('refresh', 'Refresh failed', async () => {
       local.invalidate();
@@ -59,7 +75,7 @@ class Extension extends Disposable {
     command('localActions', 'Local bridge', () => local.actions());
 
     void backends.ready();
-    this.api = { backends, tree, sessions, local, onDidShowMessage: notifier.onDidShowMessage };
+    this.api = { backends, tree, sessions, local, terminals, onDidShowMessage: notifier.onDidShowMessage };
   }
 }
 

@@ -1,6 +1,6 @@
 // The whole test suite: build, type-check, then every tier under node's test runner.
 //   node scripts/test.mjs                 all tiers
-//   node scripts/test.mjs unit contract   only these tiers (unit, contract, bridge, docker, vscode, ui)
+//   node scripts/test.mjs unit contract   only these tiers (unit, contract, bridge, docker, webview, vscode, ui)
 // With CI=true (or SANDBOX_AGENTS_REQUIRE_ALL_TIERS=1) a tier whose system dependency is missing
 // fails instead of being skipped.
 import { spawnSync } from 'node:child_process';
@@ -13,6 +13,7 @@ const TIERS = {
   contract: () => [...find('test/fixtures', /\.test\.ts$/), ...find('test/contract', /\.test\.ts$/)],
   bridge: () => find('test/bridge', /\.test\.ts$/).filter((f) => !f.includes('/docker.')),
   docker: () => [...find('test/docker', /\.test\.ts$/), ...find('test/bridge', /^docker\..*\.test\.ts$/)],
+  webview: () => find('test/webview', /\.test\.ts$/),
   vscode: () => find('test/vscode', /\.test\.ts$/).filter((f) => !f.includes('/suite/')),
   ui: () => find('test/ui', /\.test\.ts$/),
 };

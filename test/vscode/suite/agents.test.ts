@@ -155,7 +155,7 @@ describe('Agents view and commands (platform test server)', function () {
     const sessions = await children(node);
     const row = sessions.find((n) => n.kind === 'session' && n.session.id === session!.id);
     assert.ok(row, 'session listed under its agent');
-    assert.equal(api.tree.getTreeItem(row).contextValue, 'session.ready');
+    assert.equal(api.tree.getTreeItem(row).contextValue, 'session.ready.terminal');
   });
 
   it('a session that fails to start shows its reason with Show Details and Retry', async () => {

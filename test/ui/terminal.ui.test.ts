@@ -1,0 +1,140 @@
+/**
+ * UI end-to-end: a local `shell` agent (bridge, host runtime) opened as a terminal tab in a real VS
+ * Code: type and see the answer, resize the editor and see `stty size` follow, lose the bridge and
+ * watch the tab reconnect by itself with the screen restored, reload the window and find the tab back
+ * and attached. Screenshots: test-results/screenshots/term-*.png.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { FrameLocator, Page } from 'playwright-core';
+import { openWorkbench, skipUnlessVSCode, startVSCodeServer } from '../vscode/server';
+import { quickInputType, quickPickSelect, runCommand, screenshot, waitForNotification, waitForWorkbench } from './workbench';
+
+const REPO = resolve(__dirname, '..', '..');
+const GUARD = 30_000;
+
+function terminalFrame(page: Page): FrameLocator {
+  return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+}
+
+async function rows(page: Page): Promise<string[]> {
+  return terminalFrame(page).locator('.xterm-rows > div').allInnerTexts();
+}
+
+async function waitForRow(page: Page, re: RegExp, timeoutMs = GUARD): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const lines = await rows(page).catch(() => [] as string[]);
+    if (lines.some((l) => re.test(l.replace(/\u00a0/g, ' ')))) return;
+    if (Date.now() > deadline) throw new Error(`the terminal never showed ${re}:\n${lines.filter((l) => l.trim()).slice(-10).join('\n')}`);
+    await page.waitForTimeout(100);
+  }
+}
+
+async function typeLine(page: Page, text: string): Promise<void> {
+  await terminalFrame(page).locator('.xterm-screen').click();
+  await page.keyboard.type(text);
+  await page.keyboard.press('Enter');
+}
+
+test('a local shell session in a terminal tab: type, resize, reconnect after the bridge dies, reload', { timeout: 300_000 }, async (t) => {
+  if (skipUnlessVSCode(t)) return;
+  const stateBase = mkdtempSync(join(tmpdir(), 'sa-term-state-'));
+  const folder = mkdtempSync(join(tmpdir(), 'sa-term-ws-'));
+  const server = await startVSCodeServer({ userSettings: { 'sandboxAgents.local.runtime': 'host', 'sandboxAgents.local.stateDir': stateBase } });
+  let workbench = await openWorkbench(server, { folder, extensionDevelopmentPath: REPO });
+  let page = workbench.page;
+  const bridgePid = () => (JSON.parse(readFileSync(join(stateBase, 'host', 'bridge.json'), 'utf8')) as { pid: number }).pid;
+  try {
+    await waitForWorkbench(page);
+    // Local is the only backend (not signed in to a platform), so nothing asks where it runs.
+    await runCommand(page, 'Sandbox Agents: Create Agent');
+    await quickInputType(page, 'term-shell');
+    await quickPickSelect(page, 'Shell');
+    await quickPickSelect(page, 'none');
+    await quickInputType(page, '');
+    await quickPickSelect(page, 'No folder');
+    await quickInputType(page, '');
+    await waitForNotification(page, 'Agent "term-shell" created');
+
+    await runCommand(page, 'Sandbox Agents: Open Terminal');
+    await quickPickSelect(page, 'term-shell');
+    await terminalFrame(page).locator('.xterm-rows').waitFor({ state: 'visible', timeout: GUARD });
+    await waitForRow(page, /[#$] *$/);
+    await typeLine(page, 'export E2E_MARK=kept; echo e2e-$((6*7))');
+    await waitForRow(page, /^e2e-42\s*$/);
+    await screenshot(page, 'term-01-typed');
+
+    // Resize the editor: the PTY follows.
+    await typeLine(page, 'stty size');
+    await waitForRow(page, /^\d+ \d+\s*$/);
+    const before = (await rows(page)).map((l) => l.replace(/\u00a0/g, ' ').trim()).filter((l) => /^\d+ \d+$/.test(l)).at(-1);
+    assert.ok(before, 'stty printed a size');
+    await page.setViewportSize({ width: 1000, height: 650 });
+    await page.waitForTimeout(500);
+    await typeLine(page, 'clear; stty size');
+    const deadline = Date.now() + GUARD;
+    let after: string | undefined;
+    while (Date.now() < deadline) {
+      after = (await rows(page)).map((l) => l.replace(/\u00a0/g, ' ').trim()).filter((l) => /^\d+ \d+$/.test(l)).at(-1);
+      if (after && after !== before) break;
+      await page.waitForTimeout(200);
+    }
+    assert.notEqual(after, before, `stty size stayed ${before}`);
+    await screenshot(page, 'term-02-resized');
+
+    // The bridge dies: the tab says so, the bridge is started again, and the tab reattaches by itself.
+    await typeLine(page, 'echo before-drop-$((2+3))');
+    await waitForRow(page, /^before-drop-5\s*$/);
+    process.kill(bridgePid(), 'SIGKILL');
+    await terminalFrame(page).getByText(/Reconnecting/).waitFor({ state: 'visible', timeout: GUARD });
+    await screenshot(page, 'term-03-reconnecting');
+    // Attached again when the banner is gone (it says "Connecting…" while the bridge restarts).
+    await terminalFrame(page).locator('.connection-banner').waitFor({ state: 'hidden', timeout: 60_000 });
+    await waitForRow(page, /^before-drop-5\s*$/);
+    await typeLine(page, 'echo "mark=$E2E_MARK"');
+    await waitForRow(page, /^mark=kept\s*$/);
+    await screenshot(page, 'term-04-reattached');
+
+    // Reload the window: the tab comes back and is attached.
+    await runCommand(page, 'Developer: Reload Window');
+    await page.waitForTimeout(1000);
+    await waitForWorkbench(page);
+    await terminalFrame(page).locator('.xterm-rows').waitFor({ state: 'visible', timeout: 60_000 });
+    await waitForRow(page, /^mark=kept\s*$/, 60_000);
+    await typeLine(page, 'echo after-reload-$((4*4))');
+    await waitForRow(page, /^after-reload-16\s*$/);
+    await screenshot(page, 'term-05-after-reload');
+  } catch (err) {
+    await screenshot(page, 'term-failure').catch(() => undefined);
+    throw err;
+  } finally {
+    await workbench.close();
+    await server.stop();
+    try {
+      process.kill(bridgePid(), 'SIGTERM');
+    } catch {
+      /* not running */
+    }
+    // Sessions started here: end their holders through the state the bridge kept.
+    try {
+      const state = JSON.parse(readFileSync(join(stateBase, 'host', 'state.json'), 'utf8')) as { sessions: { sandbox_ref: string | null }[] };
+      const { execSync } = await import('node:child_process');
+      for (const s of state.sessions) {
+        if (!s.sandbox_ref) continue;
+        const line = execSync('ps -eo pid,args', { encoding: 'utf8' }).split('\n').find((l) => l.includes(' hold ') && l.includes(s.sandbox_ref!));
+        if (line) process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGTERM');
+      }
+    } catch {
+      /* nothing to clean */
+    }
+    if (!process.env.SA_KEEP) rmSync(stateBase, { recursive: true, force: true });
+    else console.log(`kept ${stateBase}`);
+    rmSync(folder, { recursive: true, force: true });
+    workbench = undefined as never;
+    page = undefined as never;
+  }
+});
