@@ -32,7 +32,7 @@ function testEntries() {
     in: join(dir, f),
     out: join('dist-test/vscode', f.replace(/\.ts$/, '.js')),
     ...node,
-    external: ['vscode', 'mocha'],
+    external: ['vscode', 'mocha', '@lydell/node-pty'],
   }));
 }
 

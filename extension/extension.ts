@@ -10,7 +10,7 @@ import { Notifier, registerCommand, type ShownMessage } from './commands';
 import { Disposable } from './disposable';
 import { LocalBackend } from './localBackend';
 import { TerminalManager } from './terminalPanel';
-import { openIntegratedTerminal } from './integratedTerminal';
+import { createSessionPty, openIntegratedTerminal } from './integratedTerminal';
 import type { Backend } from './backends';
 import type { Agent, Session } from '../protocol/platform';
 import { setting } from './config';
@@ -65,6 +65,23 @@ class Extension extends Disposable {
     command('startSession', 'Could not start a session', (arg) => agents.startSession(arg));
     command('stopSession', 'Could not stop the session', (arg) => agents.stopSession(arg));
     command('openTerminal', 'Could not open the terminal', (arg) => agents.openTerminal(arg, openTerminal));
+    // The terminal "+" menu: "Sandbox Agent…" asks for a TUI agent and attaches to its session.
+    this.register(
+      vscode.window.registerTerminalProfileProvider('sandboxAgents.agentTerminal', {
+        provideTerminalProfile: async () => {
+          try {
+            let profile: vscode.TerminalProfile | undefined;
+            await agents.openTerminal(undefined, async (backend, session, agent) => {
+              profile = new vscode.TerminalProfile({ name: agent.name || agent.id, pty: createSessionPty(backend, session.id, tagged(log, 'terminal')) });
+            });
+            return profile;
+          } catch (err) {
+            notifier.showError(err, 'Could not open the terminal');
+            return undefined;
+          }
+        },
+      }),
+    );
     command('copySessionId', 'Could not copy the session id', (arg) => agents.copySessionId(arg));
     command('refresh', 'Refresh failed', async () => {
       local.invalidate();

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { openWorkbench, skipUnlessVSCode, startVSCodeServer } from '../vscode/server';
 import { quickInputType, quickPickSelect, runCommand, screenshot, waitForNotification, waitForWorkbench } from './workbench';
+import { startPlatformTestServer } from '../fixtures/platformServer';
 
 const REPO = resolve(__dirname, '..', '..');
 const GUARD = 30_000;
@@ -136,5 +137,54 @@ test('a local shell session in a terminal tab: type, resize, reconnect after the
     rmSync(folder, { recursive: true, force: true });
     workbench = undefined as never;
     page = undefined as never;
+  }
+});
+
+test('a TUI session on the platform (test server: bash in tmux) in a terminal tab: type, reconnect after a cut', { timeout: 300_000 }, async (t) => {
+  if (skipUnlessVSCode(t)) return;
+  const platform = await startPlatformTestServer({ phaseDelayMs: 100, terminal: true, models: ['claude-sonnet-4-5'] });
+  const host = new URL(platform.url).host;
+  const folder = mkdtempSync(join(tmpdir(), 'sa-term-ws-'));
+  const server = await startVSCodeServer({ userSettings: { 'sandboxAgents.local.enabled': false } });
+  const workbench = await openWorkbench(server, { folder, extensionDevelopmentPath: REPO });
+  const page = workbench.page;
+  try {
+    await waitForWorkbench(page);
+    await runCommand(page, 'Sandbox Agents: Sign In to Agent Platform');
+    await quickInputType(page, platform.url, { password: false });
+    await quickInputType(page, platform.masterKey, { password: true });
+    await waitForNotification(page, `Signed in to ${host}`);
+    await runCommand(page, 'Sandbox Agents: Create Agent');
+    await quickInputType(page, 'tui-on-platform');
+    await quickPickSelect(page, 'Claude Code');
+    await quickPickSelect(page, 'claude-sonnet-4-5');
+    await quickInputType(page, '');
+    await quickInputType(page, '');
+    await waitForNotification(page, 'Agent "tui-on-platform" created');
+
+    // No ready session yet: Open Terminal starts one first, then attaches.
+    await runCommand(page, 'Sandbox Agents: Open Terminal');
+    await quickPickSelect(page, 'tui-on-platform');
+    await terminalFrame(page).locator('.xterm-rows').waitFor({ state: 'visible', timeout: GUARD });
+    await waitForRow(page, /\$ *$/);
+    await typeLine(page, 'export P_MARK=kept; echo e2e-$((6*7))');
+    await waitForRow(page, /^e2e-42\s*$/);
+    await screenshot(page, 'term-platform-01-typed');
+
+    platform.dropTerminalSockets();
+    await terminalFrame(page).getByText(/Reconnecting/).waitFor({ state: 'visible', timeout: GUARD });
+    await terminalFrame(page).locator('.connection-banner').waitFor({ state: 'hidden', timeout: 60_000 });
+    await waitForRow(page, /^e2e-42\s*$/);
+    await typeLine(page, 'echo "again=$P_MARK"');
+    await waitForRow(page, /^again=kept\s*$/);
+    await screenshot(page, 'term-platform-02-reattached');
+  } catch (err) {
+    await screenshot(page, 'term-platform-failure').catch(() => undefined);
+    throw err;
+  } finally {
+    await workbench.close();
+    await server.stop();
+    await platform.close();
+    rmSync(folder, { recursive: true, force: true });
   }
 });

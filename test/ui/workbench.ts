@@ -33,8 +33,11 @@ function exactly(text: string): RegExp {
  *  lost (the workbench may still be taking focus). */
 async function openCommandPalette(page: Page): Promise<void> {
   const box = page.locator(QUICK_INPUT_BOX);
+  // A quick input that is still closing (the previous command's last step) must not pass for the palette.
+  await page.locator(`${QUICK_INPUT}.quick-input-widget-closing`).waitFor({ state: 'hidden', timeout: HANG_GUARD_MS }).catch(() => undefined);
   for (let attempt = 1; ; attempt++) {
-    if (!(await box.isVisible())) await page.keyboard.press('F1');
+    const open = (await box.isVisible()) && (await box.getAttribute('aria-label').catch(() => ''))?.startsWith('Type the name of a command');
+    if (!open) await page.keyboard.press('F1');
     try {
       await box.waitFor({ state: 'visible', timeout: attempt < 5 ? 2_000 : HANG_GUARD_MS });
       return;

@@ -96,6 +96,47 @@ describe('Local agents (bridge, host runtime)', function () {
     rmSync(folder, { recursive: true, force: true });
   });
 
+  it('the integrated-terminal renderer runs the session in a VS Code terminal: typing there reaches the sandbox', async () => {
+    await config().update('terminal.renderer', 'integrated', vscode.ConfigurationTarget.Global);
+    try {
+      const agent = await run<{ id: string }>('createAgent', { backendId: 'local', name: 'pty-shell', harness: 'shell', model: 'none' });
+      assert.ok(agent?.id, `create failed: ${messages.at(-1)?.message}`);
+      const opened = new Promise<vscode.Terminal>((resolve) => {
+        const sub = vscode.window.onDidOpenTerminal((t) => {
+          if (t.name === 'pty-shell') {
+            sub.dispose();
+            resolve(t);
+          }
+        });
+      });
+      const session = await run<{ id: string; tty_token: string; tty_url: string }>('openTerminal', { backendId: 'local', agentId: agent.id });
+      assert.ok(session?.id, `open failed: ${messages.at(-1)?.message}`);
+      const terminal = await opened;
+      // Keystrokes from VS Code's terminal go through the Pseudoterminal to the session's PTY; another
+      // client attached to the same session (fan-out) sees the result.
+      const { default: WebSocket } = await import('ws');
+      const url = new URL(session.tty_url, api.local.client.baseUrl);
+      url.protocol = 'ws:';
+      url.searchParams.set('token', session.tty_token);
+      let seen = '';
+      const ws = new WebSocket(url);
+      ws.on('message', (d: Buffer) => (seen += d.toString()));
+      await new Promise((r) => ws.once('open', r));
+      const deadline = Date.now() + 20_000;
+      for (let i = 0; !seen.includes('pty-42') && Date.now() < deadline; i++) {
+        if (i % 20 === 0) terminal.sendText('echo pty-$((6*7))');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      ws.close();
+      assert.ok(seen.includes('pty-42'), 'the command typed in the integrated terminal ran in the session');
+      terminal.dispose();
+      await run('stopSession', { backendId: 'local', sessionId: session.id, confirmed: true });
+      await run('deleteAgent', { backendId: 'local', agentId: agent.id, confirmed: true });
+    } finally {
+      await config().update('terminal.renderer', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+
   it('a bridge that died is started again on the next use', async () => {
     const pid = pidOf('host');
     process.kill(pid, 'SIGKILL');
