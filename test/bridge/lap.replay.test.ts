@@ -16,6 +16,8 @@ before(async () => {
   bridge = await startBridge({ runtime: 'host' });
 });
 after(async () => {
+  // Sessions outlive the bridge by design: end them, or their shells stay behind.
+  for (const s of await bridge.client.listSessions({ limit: 200 })) await bridge.client.deleteSession(s.id).catch(() => undefined);
   await bridge.stop();
   removeStateDir(bridge.stateDir);
 });

@@ -108,25 +108,25 @@ test('Claude Code runs in a terminal tab and shows the fake model’s answer', {
   const page = workbench.page;
   const bridgePid = () => (JSON.parse(readFileSync(join(stateBase, 'host', 'bridge.json'), 'utf8')) as { pid: number }).pid;
   try {
-    console.error(new Date().toISOString().slice(11,23), "waitForWorkbench"); await waitForWorkbench(page);
-    console.error(new Date().toISOString().slice(11,23), "runCommand"); await runCommand(page, 'Sandbox Agents: Create Agent');
+    await waitForWorkbench(page);
+    await runCommand(page, 'Sandbox Agents: Create Agent');
     await quickInputType(page, 'cc-shell');
-    console.error(new Date().toISOString().slice(11,23), "quickPickSelect"); await quickPickSelect(page, 'Shell');
-    console.error(new Date().toISOString().slice(11,23), "quickPickSelect"); await quickPickSelect(page, 'none');
+    await quickPickSelect(page, 'Shell');
+    await quickPickSelect(page, 'none');
     await quickInputType(page, '');
-    console.error(new Date().toISOString().slice(11,23), "quickPickSelect"); await quickPickSelect(page, 'No folder');
+    await quickPickSelect(page, 'No folder');
     await quickInputType(page, '');
-    console.error(new Date().toISOString().slice(11,23), "waitForNotification"); await waitForNotification(page, 'Agent "cc-shell" created');
-    console.error(new Date().toISOString().slice(11,23), "runCommand"); await runCommand(page, 'Notifications: Hide Notifications'); // off the terminal, for the screenshots
+    await waitForNotification(page, 'Agent "cc-shell" created');
+    await runCommand(page, 'Notifications: Hide Notifications'); // off the terminal, for the screenshots
 
-    console.error(new Date().toISOString().slice(11,23), "runCommand"); await runCommand(page, 'Sandbox Agents: Open Terminal');
-    console.error(new Date().toISOString().slice(11,23), "quickPickSelect"); await quickPickSelect(page, 'cc-shell');
+    await runCommand(page, 'Sandbox Agents: Open Terminal');
+    await quickPickSelect(page, 'cc-shell');
     await terminalFrame(page).locator('.xterm-rows').waitFor({ state: 'visible', timeout: GUARD });
-    console.error(new Date().toISOString().slice(11,23), "waitForRow"); await waitForRow(page, /[#$] *$/);
+    await waitForRow(page, /[#$] *$/);
 
     // The session's own HOME (not the user's), seeded; then Claude Code against the fake.
-    console.error(new Date().toISOString().slice(11,23), "typeInTerminal"); await typeInTerminal(page, seedClaudeConfig(TEST_KEY));
-    console.error(new Date().toISOString().slice(11,23), "typeInTerminal"); await typeInTerminal(page, 'echo "home=$HOME"; echo "cwd=$(pwd -P)"');
+    await typeInTerminal(page, seedClaudeConfig(TEST_KEY));
+    await typeInTerminal(page, 'echo "home=$HOME"; echo "cwd=$(pwd -P)"');
     const home = (await waitForRow(page, /^home=\/\S+\s*$/)).trim().slice('home='.length);
     const cwd = (await waitForRow(page, /^cwd=\/\S+\s*$/)).trim().slice('cwd='.length);
     assert.ok(home.startsWith(realpathSync(stateBase)) || home.startsWith(stateBase), `the session has a HOME of its own under the state dir (${home})`);
@@ -136,31 +136,31 @@ test('Claude Code runs in a terminal tab and shows the fake model’s answer', {
       customApiKeyResponses: { approved: [TEST_KEY.slice(-20)], rejected: [] },
       projects: { [cwd]: { hasTrustDialogAccepted: true } },
     });
-    console.error(new Date().toISOString().slice(11,23), "typeInTerminal"); await typeInTerminal(
+    await typeInTerminal(
       page,
       `clear; ANTHROPIC_BASE_URL=${fake.url} ANTHROPIC_API_KEY=${TEST_KEY} DISABLE_AUTOUPDATER=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 ${CLAUDE}`,
     );
 
     // Its TUI: the banner with the pinned version, and the input prompt between two rules.
-    console.error(new Date().toISOString().slice(11,23), "waitForRow"); await waitForRow(page, new RegExp(`Claude Code v${version.replace(/\./g, '\\.')}`), CLI_GUARD);
-    console.error(new Date().toISOString().slice(11,23), "waitForRow"); await waitForRow(page, /^\s*❯\s*$/, CLI_GUARD);
-    console.error(new Date().toISOString().slice(11,23), "waitForRow"); await waitForRow(page, /^─{20,}\s*$/);
-    console.error(new Date().toISOString().slice(11,23), "waitForRow"); await waitForRow(page, /shift\+tab to cycle/); // the footer: the first paint is complete
+    await waitForRow(page, new RegExp(`Claude Code v${version.replace(/\./g, '\\.')}`), CLI_GUARD);
+    await waitForRow(page, /^\s*❯\s*$/, CLI_GUARD);
+    await waitForRow(page, /^─{20,}\s*$/);
+    await waitForRow(page, /shift\+tab to cycle/); // the footer: the first paint is complete
     const onboarding = (await rows(page)).find((l) => /Choose the text style|Do you trust the files|Detected a custom API key|Select login method/i.test(l));
     assert.equal(onboarding, undefined, 'no onboarding, trust or API-key prompt');
-    console.error(new Date().toISOString().slice(11,23), "screenshot"); await screenshot(page, 'claude-code-01-ready');
+    await screenshot(page, 'claude-code-01-ready');
 
     // Ask; the question is on its input line before Enter.
-    console.error(new Date().toISOString().slice(11,23), "typeInTerminal"); await typeInTerminal(page, QUESTION, false);
-    console.error(new Date().toISOString().slice(11,23), "waitForRow"); await waitForRow(page, new RegExp(`❯ ${QUESTION.replace(/[?]/g, '\\?')}`));
-    console.error(new Date().toISOString().slice(11,23), "screenshot"); await screenshot(page, 'claude-code-02-question');
+    await typeInTerminal(page, QUESTION, false);
+    await waitForRow(page, new RegExp(`❯ ${QUESTION.replace(/[?]/g, '\\?')}`));
+    await screenshot(page, 'claude-code-02-question');
     await page.keyboard.press('Enter');
 
     // The answer, on the screen, from the fake.
     const answerRow = await waitForRow(page, new RegExp(FAKE_ANSWER_MARKER), CLI_GUARD);
     assert.match(answerRow, /^\s*● The fake model says FAKE-ANSWER-42/, 'the answer is shown as an assistant message');
-    console.error(new Date().toISOString().slice(11,23), "waitForRow"); await waitForRow(page, /^\s*❯\s*$/); // ready for the next question
-    console.error(new Date().toISOString().slice(11,23), "screenshot"); await screenshot(page, 'claude-code-03-answer');
+    await waitForRow(page, /^\s*❯\s*$/); // ready for the next question
+    await screenshot(page, 'claude-code-03-answer');
 
     const turns = fake.requests.filter((r) => r.path === '/v1/messages');
     assert.ok(turns.length >= 1, 'Claude Code called /v1/messages');
@@ -176,17 +176,17 @@ test('Claude Code runs in a terminal tab and shows the fake model’s answer', {
     // Leave Claude Code with /exit (two Ctrl+C only exit when the second comes within the CLI's
     // short "Press Ctrl-C again" window) and find the shell again. Keys typed while the CLI winds
     // down are lost, so wait for its goodbye and the shell prompt first.
-    console.error(new Date().toISOString().slice(11,23), "typeInTerminal"); await typeInTerminal(page, '/exit', false);
-    console.error(new Date().toISOString().slice(11,23), "waitForRow"); await waitForRow(page, /^\s*❯ \/exit\s*$/);
+    await typeInTerminal(page, '/exit', false);
+    await waitForRow(page, /^\s*❯ \/exit\s*$/);
     await page.keyboard.press('Enter');
-    console.error(new Date().toISOString().slice(11,23), "waitForRow"); await waitForRow(page, /claude --resume [0-9a-f-]{36}/, CLI_GUARD);
+    await waitForRow(page, /claude --resume [0-9a-f-]{36}/, CLI_GUARD);
     await waitForScreen(page, (lines) => /[#$] *$/.test(lines.filter((l) => l.trim()).at(-1) ?? ''), 'the shell prompt last');
-    console.error(new Date().toISOString().slice(11,23), "typeInTerminal"); await typeInTerminal(page, 'echo claude-exited-$((3*5))');
-    console.error(new Date().toISOString().slice(11,23), "waitForRow"); await waitForRow(page, /^claude-exited-15\s*$/);
+    await typeInTerminal(page, 'echo claude-exited-$((3*5))');
+    await waitForRow(page, /^claude-exited-15\s*$/);
     assert.deepEqual(claudePidsFor(fake.url), [], 'Claude Code exited');
-    console.error(new Date().toISOString().slice(11,23), "screenshot"); await screenshot(page, 'claude-code-04-exited');
+    await screenshot(page, 'claude-code-04-exited');
   } catch (err) {
-    console.error(new Date().toISOString().slice(11,23), "screenshot"); await screenshot(page, 'claude-code-failure').catch(() => undefined);
+    await screenshot(page, 'claude-code-failure').catch(() => undefined);
     throw err;
   } finally {
     await workbench.close();
