@@ -23,6 +23,9 @@ const FLUSH_BYTES = 64 * 1024;
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 64 * 1024;
 const MAX_CLIENTS = 32;
+/** Output queued in the mirror but not yet parsed: above HIGH the sandbox is not read, below LOW it is again. */
+const MIRROR_HIGH = 512 * 1024;
+const MIRROR_LOW = 128 * 1024;
 /** Erases the client's screen and scrollback before a snapshot, so a reattach repaints cleanly. */
 const RESET = '\x1bc';
 
@@ -55,6 +58,8 @@ export class TerminalHub {
   private flushTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private ended: ExitInfo | undefined;
+  private unparsed = 0;
+  private readingPaused = false;
   cols: number;
   rows: number;
 
@@ -128,7 +133,21 @@ export class TerminalHub {
   }
 
   private output(data: Buffer): void {
-    this.mirror.write(data);
+    // Flow control: the mirror parses slower than a `yes` flood arrives. Bounding what waits to be
+    // parsed keeps memory flat and snapshots (reattach, resync) quick, and makes the program block on
+    // its writes, so Ctrl+C is answered at once instead of after a backlog.
+    this.unparsed += data.length;
+    this.mirror.write(data, () => {
+      this.unparsed -= data.length;
+      if (this.readingPaused && this.unparsed <= MIRROR_LOW) {
+        this.readingPaused = false;
+        this.proc.resume();
+      }
+    });
+    if (!this.readingPaused && this.unparsed > MIRROR_HIGH) {
+      this.readingPaused = true;
+      this.proc.pause();
+    }
     this.batch.push({ start: this.written, data });
     this.written += data.length;
     this.batchBytes += data.length;

@@ -172,6 +172,8 @@ export class DockerRuntime implements Runtime {
       },
       onData: (l) => data.on(l),
       onExit: (l) => exit.on(l),
+      pause: () => stream.pause(),
+      resume: () => stream.resume(),
       history: async () => history,
       destroy: async () => {
         destroying = true;

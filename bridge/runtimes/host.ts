@@ -175,6 +175,8 @@ export class HostRuntime implements Runtime {
           resize: (cols, rows) => send(Frame.Resize, JSON.stringify({ cols, rows })),
           onData: (l) => data.on(l),
           onExit: (l) => exit.on(l),
+          pause: () => sock.pause(),
+          resume: () => sock.resume(),
           history: async () => {
             await historyReady;
             return history;
@@ -238,7 +240,12 @@ export async function runHolder(argv: string[]): Promise<void> {
     history.push(b);
     historyBytes += b.length;
     while (historyBytes > HISTORY_BYTES && history.length > 1) historyBytes -= history.shift()!.length;
-    client?.write(encodeFrame(Frame.Data, b));
+    // A bridge that stops reading pauses the PTY: the program blocks instead of this process
+    // buffering without bound.
+    if (client && !client.write(encodeFrame(Frame.Data, b))) {
+      term.pause();
+      client.once('drain', () => term.resume());
+    }
   });
   const quit = () => {
     server.close();
@@ -283,6 +290,7 @@ export async function runHolder(argv: string[]): Promise<void> {
     sock.on('error', () => undefined);
     sock.on('close', () => {
       if (client === sock) client = undefined;
+      term.resume();
     });
   });
   const old = process.umask(0o177);

@@ -45,6 +45,10 @@ export interface SandboxProcess {
   resize(cols: number, rows: number): void;
   onData(listener: (data: Buffer) => void): Disposable;
   onExit(listener: (info: ExitInfo) => void): Disposable;
+  /** Stops reading the sandbox's output (it then blocks on its own writes), and starts again:
+   *  end-to-end flow control, so a flood cannot outrun the mirror or the clients. */
+  pause(): void;
+  resume(): void;
   /** Output the sandbox produced before this handle existed (adoption), to rebuild the mirror. */
   history(): Promise<Buffer>;
   /** Ends the sandbox for good (container removed, process killed). */

@@ -148,6 +148,8 @@ test('Claude Code runs in a terminal tab and shows the fake model’s answer', {
     await waitForRow(page, /shift\+tab to cycle/); // the footer: the first paint is complete
     const onboarding = (await rows(page)).find((l) => /Choose the text style|Do you trust the files|Detected a custom API key|Select login method/i.test(l));
     assert.equal(onboarding, undefined, 'no onboarding, trust or API-key prompt');
+    // The mascot beside the title plays an intro animation: let it finish for the picture (not asserted).
+    await waitForRow(page, /[▐▛▜▌▝▘▀▄█]{5,}\s+Claude Code v/, 10_000).catch(() => undefined);
     await screenshot(page, 'claude-code-01-ready');
 
     // Ask; the question is on its input line before Enter.

@@ -87,6 +87,16 @@ test('a local shell session in a terminal tab: type, resize, reconnect after the
     assert.notEqual(after, before, `stty size stayed ${before}`);
     await screenshot(page, 'term-02-resized');
 
+    // A `yes` flood: the window stays usable and Ctrl+C gets through.
+    await typeLine(page, 'yes');
+    await page.waitForTimeout(1500);
+    await terminalFrame(page).locator('.xterm-screen').click();
+    await page.keyboard.press('Control+C');
+    await page.waitForTimeout(300);
+    await typeLine(page, 'clear; echo flood-$((10+1))-over');
+    await waitForRow(page, /^flood-11-over\s*$/, 60_000);
+    await screenshot(page, 'term-02b-after-flood');
+
     // The bridge dies: the tab says so, the bridge is started again, and the tab reattaches by itself.
     await typeLine(page, 'echo before-drop-$((2+3))');
     await waitForRow(page, /^before-drop-5\s*$/);
@@ -170,6 +180,22 @@ test('a TUI session on the platform (test server: bash in tmux) in a terminal ta
     await typeLine(page, 'export P_MARK=kept; echo e2e-$((6*7))');
     await waitForRow(page, /^e2e-42\s*$/);
     await screenshot(page, 'term-platform-01-typed');
+
+    // Resize the editor: the program's terminal follows (tmux keeps one status line).
+    await typeLine(page, 'stty size');
+    await waitForRow(page, /^\d+ \d+\s*$/);
+    const sizes = async () => (await rows(page)).map((l) => l.replace(/\u00a0/g, ' ').trim()).filter((l) => /^\d+ \d+$/.test(l));
+    const first = (await sizes()).at(-1);
+    await page.setViewportSize({ width: 1000, height: 650 });
+    await page.waitForTimeout(500);
+    const until = Date.now() + GUARD;
+    let latest = first;
+    while (latest === first && Date.now() < until) {
+      await typeLine(page, 'stty size');
+      await page.waitForTimeout(500);
+      latest = (await sizes()).at(-1);
+    }
+    assert.notEqual(latest, first, `stty size stayed ${first}`);
 
     platform.dropTerminalSockets();
     await terminalFrame(page).getByText(/Reconnecting/).waitFor({ state: 'visible', timeout: GUARD });
