@@ -517,14 +517,16 @@ async function flood(b: RunningBridge, session: Session, bytes: number): Promise
   if (!died) {
     // Reading again, the stalled client should be resynchronised by a fresh snapshot, not fed the flood.
     let got = 0;
-    let snapshots = 0;
-    stalled.ws.on('message', (d: Buffer) => {
-      got += d.length;
-      if (d.subarray(0, 2).equals(ESC_C)) snapshots++;
+    const resynced = new Promise<boolean>((res) => {
+      stalled.ws.on('message', (d: Buffer) => {
+        got += d.length;
+        if (d.subarray(0, 2).equals(ESC_C)) res(true);
+      });
+      setTimeout(() => res(false), 10_000).unref();
     });
     stalledSocket.resume();
-    await sleep(2000);
-    stalledReport = `read ${mibB(got)} once resumed, ${snapshots ? 'a fresh snapshot among it' : 'no snapshot'}`;
+    const snapshot = await resynced;
+    stalledReport = `read ${mibB(got)} once resumed, ${snapshot ? 'ending with a fresh snapshot' : 'and no snapshot within 10 s'}`;
   }
   await closeWs(reader.ws);
   await closeWs(stalled.ws);

@@ -4,8 +4,9 @@
 // With CI=true (or SANDBOX_AGENTS_REQUIRE_ALL_TIERS=1) a tier whose system dependency is missing
 // fails instead of being skipped.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { bootstrap } from './bootstrap.mjs';
 
 const TIERS = {
@@ -85,16 +86,26 @@ if (tiers.includes('docker')) {
 }
 
 console.log(`\n== tests: ${tiers.join(', ')} (${files.length} files)`);
+// The summary line goes to a file and is printed last, after every cleanup message.
+const summaryFile = join(mkdtempSync(join(tmpdir(), 'sa-test-')), 'summary.txt');
 const r = spawnSync(
   process.execPath,
   [
     '--import', 'tsx',
     '--test',
     '--test-reporter=spec', '--test-reporter-destination=stdout',
-    '--test-reporter=./scripts/summary-reporter.mjs', '--test-reporter-destination=stdout',
+    '--test-reporter=./scripts/summary-reporter.mjs', `--test-reporter-destination=${summaryFile}`,
     ...files,
   ],
   { stdio: 'inherit', env: { ...process.env, ...dockerd?.env, FORCE_COLOR: '0' } },
 );
 await dockerd?.stop();
-process.exit(r.status ?? 1);
+let summary = '';
+try {
+  summary = readFileSync(summaryFile, 'utf8').trim();
+} catch {
+  summary = '';
+}
+rmSync(dirname(summaryFile), { recursive: true, force: true });
+console.log(`\n${summary || `0 passed, 1 failed\n(the test runner exited ${r.status ?? r.signal} without a summary)`}`);
+process.exit(summary ? (r.status ?? 1) : 1);
