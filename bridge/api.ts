@@ -9,6 +9,7 @@ import '../protocol/zod';
 import { API_PREFIX, CreateAgentBody, CreateSessionBody, ListAgentsQuery, PatchAgentBody, TUI_HARNESSES } from '../protocol/platform';
 import type { BridgeStatus } from '../protocol/harnesses';
 import { HttpError, LOCAL_HARNESSES, type SessionService } from './sessions';
+import { safeDecode } from './server';
 import type { StateStore, StoredAgent, StoredSession } from './stateStore';
 
 export interface ApiRequest {
@@ -36,6 +37,13 @@ function parse<S extends z.ZodMiniType>(schema: S, value: unknown): z.output<S> 
   return r.data;
 }
 
+/** A host folder to mount: absolute, and without `:` (Docker's bind syntax separator). */
+function checkWorkspacePath(path: string | undefined): void {
+  if (path === undefined) return;
+  const problem = !path.startsWith('/') ? 'must be an absolute path' : path.includes(':') ? 'must not contain ":"' : undefined;
+  if (problem) throw new HttpError(400, { error: [{ code: 'custom', path: ['workspace_path'], message: problem }] });
+}
+
 export class Api {
   /** Credential values live only in memory (never in the state file); the extension re-supplies them after a restart. */
   private readonly envValues = new Map<string, Record<string, string>>();
@@ -55,8 +63,9 @@ export class Api {
       // The platform forwards other /api/v1 paths to its gateway; answer in that gateway's shape.
       return { status: 404, body: { detail: 'Not Found' } };
     }
-    const parts = req.path.slice(API_PREFIX.length + 1).split('/').map(decodeURIComponent);
-    const [a, id, sub, extra] = parts;
+    const parts = req.path.slice(API_PREFIX.length + 1).split('/').map(safeDecode);
+    if (parts.some((p) => p === undefined)) throw new HttpError(400, { error: 'malformed path' });
+    const [a, id, sub, extra] = parts as string[];
     const m = req.method;
     if (a === 'agents' && parts.length === 1) {
       if (m === 'GET') return this.listAgents(req.query);
@@ -140,7 +149,7 @@ export class Api {
     if (!LOCAL_HARNESSES.includes(harness)) {
       throw new HttpError(400, { error: { error: `unknown harness_id "${harness}". Valid: ${LOCAL_HARNESSES.join(', ')}` } });
     }
-    if (body.workspace_path !== undefined && !body.workspace_path.startsWith('/')) throw new HttpError(400, { error: [{ code: 'custom', path: ['workspace_path'], message: 'must be an absolute path' }] });
+    checkWorkspacePath(body.workspace_path);
     const now = new Date().toISOString();
     const agent: StoredAgent = {
       id: randomUUID(),
@@ -176,6 +185,7 @@ export class Api {
       }
     }
     const body = parse(PatchAgentBody, raw);
+    checkWorkspacePath(body.workspace_path);
     const { env_vars, ...rest } = body;
     for (const [k, v] of Object.entries(rest)) if (v !== undefined) (agent as unknown as Record<string, unknown>)[k] = v;
     if (env_vars) {

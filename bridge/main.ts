@@ -8,7 +8,7 @@
  * `bridge.log` in the state dir. SIGTERM closes sockets and flushes state; sandboxes keep running.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Api } from './api';
@@ -120,23 +120,39 @@ function masterKey(o: ServeOptions): string {
   return key;
 }
 
-/** One bridge per state dir: an exclusive lock file holding the owner's pid (stale locks are taken over). */
+/** One bridge per state dir: a lock file holding the owner's pid, created atomically (written
+ *  under a private name, then hard-linked into place); a stale one is moved aside before retrying. */
 function takeLock(dir: string): () => void {
   const path = join(dir, 'bridge.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(path, 'utf8').trim());
+  const mine = join(dir, `bridge.lock.${process.pid}`);
+  writeFileSync(mine, String(process.pid), { mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        linkSync(mine, path);
+        return () => rmSync(path, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      let pid = 0;
+      try {
+        pid = Number(readFileSync(path, 'utf8').trim());
+      } catch {
+        continue; // removed meanwhile: try again
+      }
       if (pid && pid !== process.pid && alive(pid)) throw new Error(`another bridge (pid ${pid}) is serving ${dir}`);
-      rmSync(path, { force: true });
+      // Stale: move it aside (atomic, so two starters cannot both take it over), then retry.
+      try {
+        renameSync(path, join(dir, `bridge.lock.stale.${process.pid}`));
+        rmSync(join(dir, `bridge.lock.stale.${process.pid}`), { force: true });
+      } catch {
+        /* another starter moved it first */
+      }
     }
+    throw new Error(`could not lock ${dir}`);
+  } finally {
+    rmSync(mine, { force: true });
   }
-  throw new Error(`could not lock ${dir}`);
 }
 
 function alive(pid: number): boolean {
@@ -218,6 +234,9 @@ async function main(argv: string[]): Promise<void> {
   // Whoever started us may be gone (a closed VS Code window): a dead stdout/stderr must not kill us.
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);
+  // A bug in one request must not take every session's terminal down with it.
+  process.on('unhandledRejection', (err) => process.stderr.write(`bridge: unhandled rejection: ${err instanceof Error ? err.stack : String(err)}\n`));
+  process.on('uncaughtException', (err) => process.stderr.write(`bridge: uncaught exception: ${err.stack ?? err.message}\n`));
   const [command, ...rest] = argv;
   if (command === 'hold') return runHolder(rest);
   if (command !== 'serve') usage(command ? `unknown command ${command}` : undefined);

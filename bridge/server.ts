@@ -96,7 +96,8 @@ export class BridgeServer {
       res.end(text);
     };
     const started = Date.now();
-    const url = new URL(req.url ?? '/', 'http://bridge');
+    const url = parseTarget(req.url);
+    if (!url) return void send(400, { error: 'malformed request target' });
     try {
       const refused = this.refusal(req);
       if (refused) return void send(403, { error: refused });
@@ -123,12 +124,14 @@ export class BridgeServer {
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     };
     socket.on('error', () => undefined);
-    const url = new URL(req.url ?? '/', 'http://bridge');
+    const url = parseTarget(req.url);
+    if (!url) return reject(400, 'malformed request target');
     const refused = this.refusal(req);
     if (refused) return reject(403, refused);
     const match = TTY_PATH.exec(url.pathname);
     if (!match) return reject(404, 'not found');
-    const session = this.sessions.find(decodeURIComponent(match[1]));
+    const id = safeDecode(match[1]);
+    const session = id === undefined ? undefined : this.sessions.find(id);
     const token = bearer(req) ?? url.searchParams.get('token') ?? '';
     // The same answer for an unknown session and a wrong token: ids are not secrets, but no oracle.
     if (!session || !sameSecret(token, session.tty_token)) return reject(401, 'unauthorized');
@@ -174,8 +177,30 @@ export class BridgeServer {
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
     for (const ws of this.wss.clients) ws.close(1012, 'bridge restarting');
-    await new Promise<void>((r) => this.http.close(() => r()));
+    const closed = new Promise<void>((r) => this.http.close(() => r()));
+    // Clients that do not read (paused by flow control) would hold the close for 30 s: a short grace.
+    await new Promise((r) => setTimeout(r, 200));
+    for (const ws of this.wss.clients) ws.terminate();
     for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+}
+
+/** The request target as a URL, or undefined when it is malformed (never a throw). */
+export function parseTarget(target: string | undefined): URL | undefined {
+  try {
+    const url = new URL(target ?? '/', 'http://bridge');
+    return url.host === 'bridge' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function safeDecode(part: string): string | undefined {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return undefined;
   }
 }
 

@@ -34,6 +34,8 @@ export class SessionService {
   private readonly procs = new Map<string, SandboxProcess>();
   private readonly hubs = new Map<string, TerminalHub>();
   private readonly seen = new Map<string, number>();
+  /** Bumped by every start, restart and stop: a bring-up that finds it changed gives up its sandbox. */
+  private readonly generation = new Map<string, number>();
   private reaper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -94,6 +96,9 @@ export class SessionService {
   }
 
   private async bringUp(session: StoredSession, agent: StoredAgent): Promise<void> {
+    const gen = (this.generation.get(session.id) ?? 0) + 1;
+    this.generation.set(session.id, gen);
+    const current = () => this.generation.get(session.id) === gen && session.status === 'creating';
     try {
       const res = agent.resources ?? {};
       const proc = await this.runtime.start({
@@ -112,20 +117,25 @@ export class SessionService {
           pids: res.pids ?? DEFAULT_RESOURCES.pids,
         },
       });
-      if (session.status !== 'creating') {
-        // Stopped while it was coming up.
+      if (!current()) {
+        // Stopped or restarted while it was coming up.
         await proc.destroy().catch(() => undefined);
         return;
       }
       session.sandbox_ref = proc.ref;
       this.phase(session, 'waiting_harness', 'the program is starting');
       // Output from before the handle existed (a host holder's first bytes) opens the mirror.
-      this.own(session, proc, await proc.history().catch(() => Buffer.alloc(0)));
+      const history = await proc.history().catch(() => Buffer.alloc(0));
+      if (!current()) {
+        await proc.destroy().catch(() => undefined);
+        return;
+      }
+      this.own(session, proc, history);
       session.status = 'ready';
       this.phase(session, 'ready', null);
       this.log.info(`session ${session.id} ready (${this.runtime.kind})`);
     } catch (err) {
-      if (session.status !== 'creating') return;
+      if (!current()) return;
       session.status = 'failed';
       session.failure_reason = `${session.phase}: ${(err as Error).message}`;
       session.ended_at = new Date().toISOString();
@@ -157,6 +167,8 @@ export class SessionService {
         this.store.changed();
         this.log.info(`session ${session.id} ended: ${session.failure_reason}`);
       }
+      // An ended program leaves an exited container: remove it, as a stopped session's would be.
+      if (session.sandbox_ref) void this.runtime.remove(session.sandbox_ref).catch((e: Error) => this.log.warn(`could not remove the sandbox of ${session.id}: ${e.message}`));
     });
   }
 
@@ -184,6 +196,7 @@ export class SessionService {
     session.status = 'dead';
     session.failure_reason = reason;
     session.ended_at = new Date().toISOString();
+    this.generation.set(id, (this.generation.get(id) ?? 0) + 1);
     this.store.changed();
     await this.destroySandbox(session);
     return { id, status: 'deleted' };
@@ -198,7 +211,8 @@ export class SessionService {
     if (proc) await proc.destroy().catch((e: Error) => this.log.warn(`could not remove the sandbox of ${session.id}: ${e.message}`));
     else if (session.sandbox_ref) {
       const orphan = await this.runtime.adopt(session.sandbox_ref, session.id).catch(() => undefined);
-      await orphan?.destroy().catch(() => undefined);
+      if (orphan) await orphan.destroy().catch(() => undefined);
+      else await this.runtime.remove(session.sandbox_ref).catch(() => undefined);
     }
   }
 
@@ -207,7 +221,8 @@ export class SessionService {
     if (session.status === 'creating') throw new HttpError(409, { error: `session ${id} is creating; wait for it to settle before restarting` });
     const agent = this.store.data.agents.find((a) => a.id === session.agent_id);
     if (!agent) throw new HttpError(404, { error: `agent '${session.agent_id}' not found` });
-    await this.destroySandbox(session);
+    // `creating` at once, before any await: a second restart (or a stop) sees it.
+    const old = { ...session };
     Object.assign(session, {
       status: 'creating',
       phase: 'creating_sandbox',
@@ -217,8 +232,10 @@ export class SessionService {
       ended_at: null,
       last_seen_at: new Date().toISOString(),
     } satisfies Partial<StoredSession>);
+    this.generation.set(id, (this.generation.get(id) ?? 0) + 1);
     this.store.changed();
-    void this.bringUp(session, agent);
+    await this.destroySandbox(old);
+    if ((session.status as string) === 'creating') void this.bringUp(session, agent);
     return session;
   }
 

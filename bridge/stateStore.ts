@@ -76,6 +76,9 @@ export class StateStore {
       try {
         const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<StateFile>;
         if (parsed.version !== STATE_VERSION) throw new Error(`unsupported state version ${parsed.version}`);
+        if (!Array.isArray(parsed.agents ?? []) || !Array.isArray(parsed.sessions ?? [])) throw new Error('agents and sessions must be arrays');
+        for (const s of parsed.sessions ?? []) if (typeof s?.id !== 'string' || typeof s?.created_at !== 'string' || typeof s?.tty_token !== 'string') throw new Error('a session lacks its id, created_at or tty_token');
+        for (const a of parsed.agents ?? []) if (typeof a?.id !== 'string' || typeof a?.name !== 'string') throw new Error('an agent lacks its id or name');
         state = { version: STATE_VERSION, bridge_id: parsed.bridge_id || state.bridge_id, agents: parsed.agents ?? [], sessions: parsed.sessions ?? [] };
       } catch (err) {
         const aside = `${path}.broken-${Date.now()}`;
@@ -95,7 +98,13 @@ export class StateStore {
   /** Marks the state changed; it is written within 50 ms (for frequent, unimportant changes). */
   changedSoon(): void {
     this.dirty = true;
-    this.timer ??= setTimeout(() => this.flushNow(), 50);
+    this.timer ??= setTimeout(() => {
+      try {
+        this.flushNow();
+      } catch (err) {
+        this.log.error(`could not write the state file: ${(err as Error).message}`);
+      }
+    }, 50);
   }
 
   /** Writes the change now: lifecycle changes must survive a crash right after them. */

@@ -198,7 +198,7 @@ export class BridgeSupervisor {
 }
 
 async function getJson<T>(c: BridgeConnection, path: string): Promise<T> {
-  const res = await fetch(`${c.url}${path}`, { headers: { authorization: `Bearer ${c.masterKey}` } });
+  const res = await fetch(`${c.url}${path}`, { headers: { authorization: `Bearer ${c.masterKey}` }, signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new BridgeUnavailableError(`the bridge answered ${res.status} to ${path}`);
   return (await res.json()) as T;
 }

@@ -56,6 +56,7 @@ class TerminalTab extends Disposable {
     private readonly extensionUri: vscode.Uri,
     private readonly log: Logger,
     private readonly onRestart: () => Promise<void>,
+    private readonly onError: (err: unknown) => void,
   ) {
     super();
     panel.title = state.title;
@@ -137,7 +138,12 @@ class TerminalTab extends Disposable {
         if (msg.action === 'reconnect') this.conn.reconnectNow();
         else if (msg.action === 'close') this.panel.dispose();
         else if (msg.action === 'signIn') void vscode.commands.executeCommand('sandboxAgents.signIn');
-        else if (msg.action === 'restart') void this.onRestart();
+        else if (msg.action === 'restart') {
+          this.onRestart().then(
+            () => this.conn.reconnectNow(),
+            (err: unknown) => this.onError(err),
+          );
+        }
         return;
     }
   }
@@ -218,7 +224,7 @@ export class TerminalManager extends Disposable implements vscode.WebviewPanelSe
 
   private adopt(panel: vscode.WebviewPanel, backend: Backend, state: TerminalTabState): void {
     const key = `${state.backendId}/${state.sessionId}`;
-    const tab = new TerminalTab(panel, backend, state, this.extensionUri, this.log, () => this.restart(backend, state.sessionId));
+    const tab = new TerminalTab(panel, backend, state, this.extensionUri, this.log, () => this.restart(backend, state.sessionId), (err) => this.notifier.showError(err, 'Could not restart the session'));
     this.tabs.set(key, tab);
     panel.onDidDispose(() => {
       this.tabs.delete(key);

@@ -130,6 +130,15 @@ export class DockerRuntime implements Runtime {
     return this.attach(container, sessionId, history);
   }
 
+  async remove(ref: string): Promise<void> {
+    await this.docker
+      .getContainer(ref)
+      .remove({ force: true })
+      .catch((e: Error & { statusCode?: number }) => {
+        if (e.statusCode !== 404) throw e;
+      });
+  }
+
   async running(bridgeId: string): Promise<{ ref: string; sessionId: string }[]> {
     const list = await this.docker.listContainers({ filters: { label: [`${LABEL_BRIDGE}=${bridgeId}`] } });
     return list.map((c) => ({ ref: c.Id, sessionId: c.Labels[LABEL_SESSION] ?? '' }));

@@ -109,7 +109,14 @@ export class HostRuntime implements Runtime {
     for (;;) {
       const proc = await this.connect(socket, spec.sessionId).catch(() => undefined);
       if (proc) return proc;
-      if (holder.exitCode !== null || Date.now() > deadline) throw new RuntimeUnavailableError(`the session process did not start (holder exit ${holder.exitCode ?? 'timeout'})`);
+      if (holder.exitCode !== null || Date.now() > deadline) {
+        try {
+          if (holder.pid) process.kill(-holder.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+        throw new RuntimeUnavailableError(`the session process did not start (holder exit ${holder.exitCode ?? 'timeout'})`);
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -117,6 +124,11 @@ export class HostRuntime implements Runtime {
   async adopt(ref: string, sessionId: string): Promise<SandboxProcess | undefined> {
     if (!existsSync(ref)) return undefined;
     return this.connect(ref, sessionId).catch(() => undefined);
+  }
+
+  async remove(ref: string): Promise<void> {
+    // The holder removes its socket when its program ends; a leftover one goes here.
+    rmSync(ref, { force: true });
   }
 
   async running(): Promise<{ ref: string; sessionId: string }[]> {
@@ -229,7 +241,7 @@ export async function runHolder(argv: string[]): Promise<void> {
     cols: Number(flag('cols') ?? 100),
     rows: Number(flag('rows') ?? 30),
     cwd: flag('cwd') ?? process.cwd(),
-    env: { ...(process.env as Record<string, string>), SANDBOX_AGENTS_HOLDER: '' },
+    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'ELECTRON_RUN_AS_NODE' && k !== 'SANDBOX_AGENTS_HOLDER')) as Record<string, string>,
   });
   let history: Buffer[] = [];
   let historyBytes = 0;

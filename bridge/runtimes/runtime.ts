@@ -66,6 +66,8 @@ export interface Runtime {
   start(spec: SandboxSpec): Promise<SandboxProcess>;
   /** Reattaches to a sandbox started by an earlier bridge; undefined when it is gone. */
   adopt(ref: string, sessionId: string): Promise<SandboxProcess | undefined>;
+  /** Removes what is left of a sandbox whose program ended (an exited container); no error when gone. */
+  remove(ref: string): Promise<void>;
   /** Refs of sandboxes this bridge owns that still run (for orphan cleanup). */
   running(bridgeId: string): Promise<{ ref: string; sessionId: string }[]>;
 }

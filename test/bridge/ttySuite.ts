@@ -148,6 +148,15 @@ export function ttySuite(name: string, setup: () => Promise<RuntimeFixture | und
       assert.equal(ended.status, 'dead');
       assert.match(ended.failure_reason ?? '', /exited \(code 3/);
       assert.equal(await upgradeStatus(ttyUrl(bridge, session), { authorization: `Bearer ${session.tty_token}` }), 409);
+      // Restart Session brings the ended session back under the same id (its old sandbox is gone).
+      const restarted = await bridge.client.restartSession(session.id);
+      assert.equal(restarted.id, session.id);
+      const again = await settle(bridge.client, session.id);
+      assert.equal(again.status, 'ready', again.failure_reason ?? '');
+      const d = await attach(bridge, again);
+      d.type('echo restarted-$((2*21))\r');
+      await d.waitFor(/^restarted-42\s*$/);
+      await d.close();
     });
 
     it('a sandbox killed from outside ends the session as dead with a reason', async (t) => {
@@ -218,6 +227,20 @@ export function ttySuite(name: string, setup: () => Promise<RuntimeFixture | und
       const harness = await fetch(`${bridge.url}/api/v1/managed_agents/agents`, { method: 'POST', headers: { authorization: `Bearer ${bridge.masterKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', harness_id: 'nope' }) });
       assert.equal(harness.status, 400);
       assert.match(JSON.stringify(await harness.json()), /^\{"error":\{"error":"unknown harness_id \\"nope\\"/);
+      // Malformed request targets, unauthenticated, must not crash it either.
+      const net = await import('node:net');
+      const port = Number(new URL(bridge.url).port);
+      for (const raw of ['GET //a:b HTTP/1.1\r\nHost: evil.example\r\n\r\n', `GET /api/v1/managed_agents/sessions/%ZZ/tty HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`]) {
+        const answer = await new Promise<string>((resolve) => {
+          const sock = net.connect(port, '127.0.0.1', () => sock.write(raw));
+          let text = '';
+          sock.on('data', (d) => (text += d.toString()));
+          sock.on('close', () => resolve(text));
+          sock.on('error', () => resolve(text));
+          setTimeout(() => sock.destroy(), 2000);
+        });
+        assert.match(answer, /^HTTP\/1\.1 4\d\d/, `answered: ${answer.slice(0, 40)}`);
+      }
       assert.equal((await bridge.client.getSession(session.id)).status, 'ready');
     });
 
