@@ -198,6 +198,11 @@ async function timeKey(side: Side, press: string, probe: Omit<Probe, 'rows'>): P
 // ------------------------------------------------------------------------------------------------
 // The measurements, one block per side and round.
 
+function lost(side: Side, errors: string[], error: string): void {
+  errors.push(error);
+  log(`  ${side.name}: a sample lost: ${error}`);
+}
+
 type Metric = 'idle' | 'programIdle' | 'flood' | 'ctrlC';
 type Samples = Record<Metric, number[]>;
 type Errors = Record<Metric, string[]>;
@@ -221,7 +226,7 @@ async function idleBlock(side: Side, keys: number, out: number[], errors: string
     typed += key;
     const r = await timeKey(side, key, { token: `${PROMPT} ${typed}`, where: 'any', key, timeoutMs: GUARD_MS });
     if ('ms' in r) out.push(r.ms);
-    else errors.push(r.error);
+    else lost(side, errors, r.error);
     await jitter();
   }
   await side.page.keyboard.press('Control+u');
@@ -233,11 +238,19 @@ async function programBlock(side: Side, program: string, flood: boolean, keys: n
   await typeLine(side, `bash ${program} ${flood ? 'flood' : 'idle'}`);
   await waitRows(side, 'keys.sh ready', (rows) => rows.at(-1) === 'key:-#0' && (!flood || rows.slice(0, 3).every((r) => r === 'y')));
   if (flood) await sleep(FLOOD_WARMUP_MS);
-  for (let i = 0; i < keys; i++) {
+  let count = 0; // keys.sh's count of keys received
+  for (let i = 0, failing = 0; i < keys && failing < 3; i++) {
     const key = KEYS[i % KEYS.length];
-    const r = await timeKey(side, key, { token: `key:${key}#${i + 1}`, where: 'last', key, timeoutMs: GUARD_MS });
-    if ('ms' in r) out.push(r.ms);
-    else errors.push(r.error);
+    const r = await timeKey(side, key, { token: `key:${key}#${count + 1}`, where: 'last', key, timeoutMs: GUARD_MS });
+    if ('ms' in r) {
+      out.push(r.ms);
+      count++;
+      failing = 0;
+    } else {
+      lost(side, errors, r.error);
+      count = Number(/#(\d+)$/.exec((await rowTexts(side)).at(-1) ?? '')?.[1] ?? count);
+      failing++;
+    }
     await jitter();
   }
   await side.page.keyboard.press('Shift+KeyQ');
@@ -253,7 +266,7 @@ async function ctrlCBlock(side: Side, times: number, out: number[], errors: stri
     await sleep(FLOOD_WARMUP_MS + Math.random() * 200);
     const r = await timeKey(side, 'Control+c', { token: PROMPT, where: 'any', key: 'c', timeoutMs: 120_000 });
     if ('ms' in r) out.push(r.ms);
-    else errors.push(r.error);
+    else lost(side, errors, r.error);
     await waitRows(side, 'the prompt after Ctrl+C', atPrompt, 120_000);
     await sleep(300);
   }

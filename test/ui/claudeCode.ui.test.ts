@@ -18,6 +18,7 @@ import { FAKE_ANSWER_MARKER, startFakeAnthropic } from '../fixtures/fakeAnthropi
 import { skipOrFail } from '../tiers';
 import { openWorkbench, skipUnlessVSCode, startVSCodeServer } from '../vscode/server';
 import { quickInputType, quickPickSelect, runCommand, screenshot, waitForNotification, waitForWorkbench } from './workbench';
+import { createLocalShellAgent, endLocalBridge, terminalFrame, terminalRows as rows, typeInTerminal, waitForTerminalRow } from './terminalTab';
 
 const REPO = resolve(__dirname, '..', '..');
 const CLAUDE = join(REPO, 'node_modules', '.bin', 'claude');
@@ -29,19 +30,8 @@ const QUESTION = 'What does the fake model say?';
 const GUARD = 30_000;
 const CLI_GUARD = 60_000;
 
-function terminalFrame(page: Page): FrameLocator {
-  return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
-}
-
-async function rows(page: Page): Promise<string[]> {
-  const lines = await terminalFrame(page).locator('.xterm-rows > div').allInnerTexts();
-  return lines.map((l) => l.replace(/\u00a0/g, ' '));
-}
-
 async function waitForRow(page: Page, re: RegExp, timeoutMs = GUARD): Promise<string> {
-  let hit: string | undefined;
-  await waitForScreen(page, (lines) => (hit = lines.find((l) => re.test(l))) !== undefined, String(re), timeoutMs);
-  return hit!;
+  return waitForTerminalRow(page, re, timeoutMs);
 }
 
 async function waitForScreen(page: Page, ok: (lines: string[]) => boolean, what: string, timeoutMs = GUARD): Promise<void> {
@@ -52,12 +42,6 @@ async function waitForScreen(page: Page, ok: (lines: string[]) => boolean, what:
     if (Date.now() > deadline) throw new Error(`the terminal never showed ${what}:\n${lines.filter((l) => l.trim()).slice(-20).join('\n')}`);
     await page.waitForTimeout(100);
   }
-}
-
-async function typeInTerminal(page: Page, text: string, enter = true): Promise<void> {
-  await terminalFrame(page).locator('.xterm-screen').click();
-  await page.keyboard.type(text);
-  if (enter) await page.keyboard.press('Enter');
 }
 
 /** Bash lines that seed `$HOME/.claude.json` as a user who finished onboarding, approved this key
@@ -106,17 +90,9 @@ test('Claude Code runs in a terminal tab and shows the fake model’s answer', {
   });
   const workbench = await openWorkbench(server, { folder, extensionDevelopmentPath: REPO });
   const page = workbench.page;
-  const bridgePid = () => (JSON.parse(readFileSync(join(stateBase, 'host', 'bridge.json'), 'utf8')) as { pid: number }).pid;
   try {
     await waitForWorkbench(page);
-    await runCommand(page, 'Sandbox Agents: Create Agent');
-    await quickInputType(page, 'cc-shell');
-    await quickPickSelect(page, 'Shell');
-    await quickPickSelect(page, 'none');
-    await quickInputType(page, '');
-    await quickPickSelect(page, 'No folder');
-    await quickInputType(page, '');
-    await waitForNotification(page, 'Agent "cc-shell" created');
+    await createLocalShellAgent(page, 'cc-shell');
     await runCommand(page, 'Notifications: Hide Notifications'); // off the terminal, for the screenshots
 
     await runCommand(page, 'Sandbox Agents: Open Terminal');
@@ -193,22 +169,7 @@ test('Claude Code runs in a terminal tab and shows the fake model’s answer', {
   } finally {
     await workbench.close();
     await server.stop();
-    try {
-      process.kill(bridgePid(), 'SIGTERM');
-    } catch {
-      /* not running */
-    }
-    // Sessions started here: end their holders through the state the bridge kept.
-    try {
-      const state = JSON.parse(readFileSync(join(stateBase, 'host', 'state.json'), 'utf8')) as { sessions: { sandbox_ref: string | null }[] };
-      for (const s of state.sessions) {
-        if (!s.sandbox_ref) continue;
-        const line = execSync('ps -eo pid,args', { encoding: 'utf8' }).split('\n').find((l) => l.includes(' hold ') && l.includes(s.sandbox_ref!));
-        if (line) process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGTERM');
-      }
-    } catch {
-      /* nothing to clean */
-    }
+    endLocalBridge(stateBase);
     // A Claude Code the test could not exit (the holder's SIGHUP normally ends it).
     for (const pid of claudePidsFor(fake.url)) {
       try {

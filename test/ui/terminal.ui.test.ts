@@ -9,57 +9,26 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { FrameLocator, Page } from 'playwright-core';
 import { openWorkbench, skipUnlessVSCode, startVSCodeServer } from '../vscode/server';
 import { quickInputType, quickPickSelect, runCommand, screenshot, waitForNotification, waitForWorkbench } from './workbench';
+import { createLocalShellAgent, endLocalBridge, terminalFrame, terminalRows as rows, typeInTerminal as typeLine, waitForTerminalRow as waitForRow } from './terminalTab';
 import { startPlatformTestServer } from '../fixtures/platformServer';
 
 const REPO = resolve(__dirname, '..', '..');
 const GUARD = 30_000;
-
-function terminalFrame(page: Page): FrameLocator {
-  return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
-}
-
-async function rows(page: Page): Promise<string[]> {
-  return terminalFrame(page).locator('.xterm-rows > div').allInnerTexts();
-}
-
-async function waitForRow(page: Page, re: RegExp, timeoutMs = GUARD): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const lines = await rows(page).catch(() => [] as string[]);
-    if (lines.some((l) => re.test(l.replace(/\u00a0/g, ' ')))) return;
-    if (Date.now() > deadline) throw new Error(`the terminal never showed ${re}:\n${lines.filter((l) => l.trim()).slice(-10).join('\n')}`);
-    await page.waitForTimeout(100);
-  }
-}
-
-async function typeLine(page: Page, text: string): Promise<void> {
-  await terminalFrame(page).locator('.xterm-screen').click();
-  await page.keyboard.type(text);
-  await page.keyboard.press('Enter');
-}
 
 test('a local shell session in a terminal tab: type, resize, reconnect after the bridge dies, reload', { timeout: 300_000 }, async (t) => {
   if (skipUnlessVSCode(t)) return;
   const stateBase = mkdtempSync(join(tmpdir(), 'sa-term-state-'));
   const folder = mkdtempSync(join(tmpdir(), 'sa-term-ws-'));
   const server = await startVSCodeServer({ userSettings: { 'sandboxAgents.local.runtime': 'host', 'sandboxAgents.local.stateDir': stateBase } });
-  let workbench = await openWorkbench(server, { folder, extensionDevelopmentPath: REPO });
-  let page = workbench.page;
+  const workbench = await openWorkbench(server, { folder, extensionDevelopmentPath: REPO });
+  const page = workbench.page;
   const bridgePid = () => (JSON.parse(readFileSync(join(stateBase, 'host', 'bridge.json'), 'utf8')) as { pid: number }).pid;
   try {
     await waitForWorkbench(page);
     // Local is the only backend (not signed in to a platform), so nothing asks where it runs.
-    await runCommand(page, 'Sandbox Agents: Create Agent');
-    await quickInputType(page, 'term-shell');
-    await quickPickSelect(page, 'Shell');
-    await quickPickSelect(page, 'none');
-    await quickInputType(page, '');
-    await quickPickSelect(page, 'No folder');
-    await quickInputType(page, '');
-    await waitForNotification(page, 'Agent "term-shell" created');
+    await createLocalShellAgent(page, 'term-shell');
 
     await runCommand(page, 'Sandbox Agents: Open Terminal');
     await quickPickSelect(page, 'term-shell');
@@ -72,7 +41,7 @@ test('a local shell session in a terminal tab: type, resize, reconnect after the
     // Resize the editor: the PTY follows.
     await typeLine(page, 'stty size');
     await waitForRow(page, /^\d+ \d+\s*$/);
-    const before = (await rows(page)).map((l) => l.replace(/\u00a0/g, ' ').trim()).filter((l) => /^\d+ \d+$/.test(l)).at(-1);
+    const before = (await rows(page)).map((l) => l.trim()).filter((l) => /^\d+ \d+$/.test(l)).at(-1);
     assert.ok(before, 'stty printed a size');
     await page.setViewportSize({ width: 1000, height: 650 });
     await page.waitForTimeout(500);
@@ -80,7 +49,7 @@ test('a local shell session in a terminal tab: type, resize, reconnect after the
     const deadline = Date.now() + GUARD;
     let after: string | undefined;
     while (Date.now() < deadline) {
-      after = (await rows(page)).map((l) => l.replace(/\u00a0/g, ' ').trim()).filter((l) => /^\d+ \d+$/.test(l)).at(-1);
+      after = (await rows(page)).map((l) => l.trim()).filter((l) => /^\d+ \d+$/.test(l)).at(-1);
       if (after && after !== before) break;
       await page.waitForTimeout(200);
     }
@@ -125,28 +94,10 @@ test('a local shell session in a terminal tab: type, resize, reconnect after the
   } finally {
     await workbench.close();
     await server.stop();
-    try {
-      process.kill(bridgePid(), 'SIGTERM');
-    } catch {
-      /* not running */
-    }
-    // Sessions started here: end their holders through the state the bridge kept.
-    try {
-      const state = JSON.parse(readFileSync(join(stateBase, 'host', 'state.json'), 'utf8')) as { sessions: { sandbox_ref: string | null }[] };
-      const { execSync } = await import('node:child_process');
-      for (const s of state.sessions) {
-        if (!s.sandbox_ref) continue;
-        const line = execSync('ps -eo pid,args', { encoding: 'utf8' }).split('\n').find((l) => l.includes(' hold ') && l.includes(s.sandbox_ref!));
-        if (line) process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGTERM');
-      }
-    } catch {
-      /* nothing to clean */
-    }
+    endLocalBridge(stateBase);
     if (!process.env.SA_KEEP) rmSync(stateBase, { recursive: true, force: true });
     else console.log(`kept ${stateBase}`);
     rmSync(folder, { recursive: true, force: true });
-    workbench = undefined as never;
-    page = undefined as never;
   }
 });
 
@@ -184,7 +135,7 @@ test('a TUI session on the platform (test server: bash in tmux) in a terminal ta
     // Resize the editor: the program's terminal follows (tmux keeps one status line).
     await typeLine(page, 'stty size');
     await waitForRow(page, /^\d+ \d+\s*$/);
-    const sizes = async () => (await rows(page)).map((l) => l.replace(/\u00a0/g, ' ').trim()).filter((l) => /^\d+ \d+$/.test(l));
+    const sizes = async () => (await rows(page)).map((l) => l.trim()).filter((l) => /^\d+ \d+$/.test(l));
     const first = (await sizes()).at(-1);
     await page.setViewportSize({ width: 1000, height: 650 });
     await page.waitForTimeout(500);
