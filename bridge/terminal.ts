@@ -20,6 +20,7 @@ export const MIN_ROWS = 1;
 export const MAX_ROWS = 500;
 const FLUSH_DELAY_MS = 4;
 const FLUSH_BYTES = 64 * 1024;
+const SMALL_READ = 1024;
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 64 * 1024;
 const MAX_CLIENTS = 32;
@@ -59,6 +60,7 @@ export class TerminalHub {
   private drainTimer: NodeJS.Timeout | undefined;
   private ended: ExitInfo | undefined;
   private unparsed = 0;
+  private lastFlush = 0;
   private readingPaused = false;
   cols: number;
   rows: number;
@@ -151,13 +153,16 @@ export class TerminalHub {
     this.batch.push({ start: this.written, data });
     this.written += data.length;
     this.batchBytes += data.length;
-    if (this.batchBytes >= FLUSH_BYTES) this.flush();
+    // A small read with nothing pending (an echoed keystroke, a prompt) goes out at once; larger reads
+    // (a flood fills the PTY's buffer) are batched, so a flood costs one frame per batch, not per read.
+    if (this.batchBytes >= FLUSH_BYTES || (!this.flushTimer && (data.length < SMALL_READ || Date.now() - this.lastFlush > FLUSH_DELAY_MS))) this.flush();
     else this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_DELAY_MS);
   }
 
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    this.lastFlush = Date.now();
     const batch = this.batch;
     if (batch.length === 0) return;
     this.batch = [];
