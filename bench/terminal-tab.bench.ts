@@ -4,13 +4,14 @@
  * → echo latency idle and during a `yes` flood, and Ctrl+C → prompt during a `yes` flood.
  *
  *   node esbuild.config.mjs --tests && node --import tsx bench/terminal-tab.bench.ts
- *   (SA_BENCH_ROUNDS=1 for a quick look; the default is 4 rounds, about N minutes)
+ *   (about 15 minutes for the default 4 rounds; SA_BENCH_ROUNDS=1 for a quick look)
  *
  * A, the terminal tab: xterm.js in our webview ← postMessage ← extension host (TtyConnection) ←
  * WebSocket ← bridge (host runtime) ← holder ← PTY ← bash, opened as test/ui/terminal.ui.test.ts does.
  * B, the baseline: VS Code's integrated terminal (xterm.js in the workbench ← ptyHost ← PTY ← bash),
- * created in the editor area to the side, so both are editors of the same size side by side and both
- * render with xterm.js' DOM renderer. Both run the same shell: a wrapper that execs
+ * created in the editor area: both are editors in one group, so they get the same size, and are
+ * measured one at a time with the other's tab in the background; both render with xterm.js' DOM
+ * renderer. Both run the same shell: a wrapper that execs
  * `bash --noprofile --norc` with the same PS1 (the bridge runs `$SHELL -l`, VS Code the default
  * profile), without VS Code's shell integration.
  *
@@ -19,7 +20,14 @@
  * MutationObserver on its `.xterm-rows` are armed; then Playwright presses the key. Latency is
  * `performance.now()` in the first mutation callback whose rows show the expected text minus
  * `performance.now()` in the key's `keydown` (the DOM renderer writes rows in its animation-frame
- * callback; the observer runs right after, before that frame is painted).
+ * callback; the observer runs right after, before that frame is painted). One key at a time, 40–100 ms
+ * after the previous one was shown.
+ *  - idle: keys at the bash prompt (readline echoes them); Ctrl+U every 24 keys.
+ *  - flood: `keys.sh` (below) echoes each key on the last row while `yes` scrolls above it; 40 keys
+ *    or 45 s per block, starting 1 s into the flood. Plain tty echo under a foreground `yes` cannot
+ *    be timed this way: the echoed character scrolls away before any frame shows it.
+ *  - Ctrl+C: `yes` in the foreground for 3–3.5 s, then Ctrl+C, until a row ends with the prompt.
+ * Rounds alternate which side goes first.
  *
  * Prints a Markdown section for BENCHMARKS.md. It reports; it never fails on a missed target.
  */
@@ -40,7 +48,9 @@ const CTRL_CS = 8;
 const LINE_MAX = 24; // keys typed at the prompt before Ctrl+U clears the line
 const PROMPT = 'sa-bench$';
 const KEYS = 'qwertyuiopasdfghjklzxcvbnm';
-const FLOOD_WARMUP_MS = 1_000;
+const FLOOD_WARMUP_MS = 1_000; // flood before the first timed key
+const FLOOD_BLOCK_MS = 45_000; // a flood block ends after this many keys or this long, whichever first
+const CTRL_C_AFTER_MS = 3_000; // flood before each Ctrl+C
 const GUARD_MS = 30_000; // hang guard per wait, not a target
 const VIEWPORT = { width: 1600, height: 1000 };
 
@@ -148,13 +158,16 @@ interface Side {
   readonly frame: Frame;
   readonly rows: string;
   readonly screen: Locator;
+  /** Its editor tab. */
+  readonly tab: Locator;
 }
 
-/** Gives the terminal the keyboard: clicks into it, waits, and checks that it kept the focus. (The
- *  terminal tab takes the focus back when its editor group stops being the active one while it stays
- *  visible, a round trip through the extension host after the click: see the report.) */
+/** Shows the terminal's editor tab and gives it the keyboard: clicks into it, waits, and checks that
+ *  it kept the focus. */
 async function focus(side: Side): Promise<void> {
   for (let attempt = 1; ; attempt++) {
+    await side.tab.click();
+    await sleep(300);
     await side.screen.click();
     await sleep(500);
     const focused = await side.frame.evaluate(() => document.hasFocus() && !!document.activeElement?.classList.contains('xterm-helper-textarea'));
@@ -234,12 +247,14 @@ async function idleBlock(side: Side, keys: number, out: number[], errors: string
 }
 
 /** Keys echoed by keys.sh on the last row, with or without the `yes` flood above it. */
-async function programBlock(side: Side, program: string, flood: boolean, keys: number, out: number[], errors: string[]): Promise<void> {
+async function programBlock(side: Side, program: string, flood: boolean, keys: number, out: number[], errors: string[], stateBase: string): Promise<void> {
   await typeLine(side, `bash ${program} ${flood ? 'flood' : 'idle'}`);
   await waitRows(side, 'keys.sh ready', (rows) => rows.at(-1) === 'key:-#0' && (!flood || rows.slice(0, 3).every((r) => r === 'y')));
   if (flood) await sleep(FLOOD_WARMUP_MS);
+  const until = Date.now() + FLOOD_BLOCK_MS;
+  const first = out.length;
   let count = 0; // keys.sh's count of keys received
-  for (let i = 0, failing = 0; i < keys && failing < 3; i++) {
+  for (let i = 0, failing = 0; i < keys && failing < 3 && (!flood || Date.now() < until); i++) {
     const key = KEYS[i % KEYS.length];
     const r = await timeKey(side, key, { token: `key:${key}#${count + 1}`, where: 'last', key, timeoutMs: GUARD_MS });
     if ('ms' in r) {
@@ -248,13 +263,22 @@ async function programBlock(side: Side, program: string, flood: boolean, keys: n
       failing = 0;
     } else {
       lost(side, errors, r.error);
+      if (side.name === 'tab') log(`  ${pipeline(stateBase)}`);
       count = Number(/#(\d+)$/.exec((await rowTexts(side)).at(-1) ?? '')?.[1] ?? count);
       failing++;
     }
     await jitter();
   }
+  if (flood) {
+    log(`  ${side.name}: flood echo, in order: ${out.slice(first).map((v) => v.toFixed(0)).join(' ')} ms`);
+    const last = (await rowTexts(side)).at(-1) ?? '';
+    if (!last.startsWith('key:')) log(`  ${side.name}: the status row is gone (last row: "${last}"): the scroll region was lost`);
+    if (side.name === 'tab') log(`  ${pipeline(stateBase)}`);
+  }
+  const quit = Date.now();
   await side.page.keyboard.press('Shift+KeyQ');
-  await waitRows(side, 'the prompt after keys.sh', (rows) => rows[0] === PROMPT, 120_000);
+  await waitRows(side, 'the prompt after keys.sh', (rows) => rows[0] === PROMPT, 600_000);
+  if (flood) log(`  ${side.name}: Q → prompt after the flood block: ${ms(Date.now() - quit)}`);
 }
 
 /** `yes` in the foreground, then Ctrl+C: until a row ends with the prompt again. */
@@ -263,7 +287,7 @@ async function ctrlCBlock(side: Side, times: number, out: number[], errors: stri
     await clearScreen(side);
     await typeLine(side, 'yes');
     await waitRows(side, 'the flood over the whole screen', (rows) => !atPrompt(rows) && rows.slice(0, -1).every((r) => r === 'y'));
-    await sleep(FLOOD_WARMUP_MS + Math.random() * 200);
+    await sleep(CTRL_C_AFTER_MS + Math.random() * 500);
     const r = await timeKey(side, 'Control+c', { token: PROMPT, where: 'any', key: 'c', timeoutMs: 120_000 });
     if ('ms' in r) out.push(r.ms);
     else lost(side, errors, r.error);
@@ -272,11 +296,11 @@ async function ctrlCBlock(side: Side, times: number, out: number[], errors: stri
   }
 }
 
-async function round(side: Side, paths: { program: string }, s: Samples, e: Errors): Promise<void> {
+async function round(side: Side, paths: { program: string; stateBase: string }, s: Samples, e: Errors): Promise<void> {
   await focus(side);
   await idleBlock(side, IDLE_KEYS, s.idle, e.idle);
-  await programBlock(side, paths.program, false, PROGRAM_IDLE_KEYS, s.programIdle, e.programIdle);
-  await programBlock(side, paths.program, true, FLOOD_KEYS, s.flood, e.flood);
+  await programBlock(side, paths.program, false, PROGRAM_IDLE_KEYS, s.programIdle, e.programIdle, paths.stateBase);
+  await programBlock(side, paths.program, true, FLOOD_KEYS, s.flood, e.flood, paths.stateBase);
   await ctrlCBlock(side, CTRL_CS, s.ctrlC, e.ctrlC);
 }
 
@@ -316,17 +340,18 @@ async function openTab(page: Page): Promise<Side> {
   const frame = await (await rows.elementHandle())!.ownerFrame();
   if (!frame) throw new Error('the terminal tab has no frame');
   await frame.evaluate(KEEP_NAMES_SHIM);
-  const side: Side = { name: 'tab', page, frame, rows: '.xterm-rows', screen: inner.locator('.xterm-screen') };
+  // Both terminals are editors in one group, so both get its whole size; the terminal tab comes first.
+  const side: Side = { name: 'tab', page, frame, rows: '.xterm-rows', screen: inner.locator('.xterm-screen'), tab: page.locator('.tabs-container .tab').nth(0) };
   await waitRows(side, 'the prompt', atPrompt);
   return side;
 }
 
 async function openIntegrated(page: Page): Promise<Side> {
-  await runCommand(page, 'Terminal: Create New Terminal in Editor Area to the Side');
+  await runCommand(page, 'Terminal: Create New Terminal in Editor Area');
   const rows = page.locator('.terminal-wrapper .xterm-rows');
   await rows.waitFor({ state: 'visible', timeout: GUARD_MS });
   await page.evaluate(KEEP_NAMES_SHIM);
-  const side: Side = { name: 'integrated', page, frame: page.mainFrame(), rows: '.terminal-wrapper .xterm-rows', screen: page.locator('.terminal-wrapper .xterm-screen') };
+  const side: Side = { name: 'integrated', page, frame: page.mainFrame(), rows: '.terminal-wrapper .xterm-rows', screen: page.locator('.terminal-wrapper .xterm-screen'), tab: page.locator('.tabs-container .tab').nth(1) };
   await waitRows(side, 'the prompt', atPrompt);
   return side;
 }
@@ -334,7 +359,9 @@ async function openIntegrated(page: Page): Promise<Side> {
 // ------------------------------------------------------------------------------------------------
 // Cleanup: only what this run started, by pid.
 
-/** Processes whose environment carries this run's shell marker: the shells, `yes`, keys.sh. */
+/** Processes whose environment carries this run's shell marker: the shells, `yes`, keys.sh, and also
+ *  the extension host, the bridge and its holders (the server resolves its environment by running
+ *  `$SHELL`, our wrapper). All started by this run. */
 function markedPids(dir: string): number[] {
   const marker = `SA_BENCH_SHELL=${dir}`;
   const pids: number[] = [];
@@ -355,6 +382,40 @@ function kill(pid: number, signal: NodeJS.Signals): void {
   } catch {
     /* already gone */
   }
+}
+
+/** Bytes queued in the kernel on the loopback connections to the bridge (Recv-Q of the extension
+ *  host's ends, Send-Q of the bridge's): output that has left the bridge and not reached the tab. */
+function socketQueues(stateBase: string): string {
+  try {
+    const port = new URL((JSON.parse(readFileSync(join(stateBase, 'host', 'bridge.json'), 'utf8')) as { url: string }).url).port;
+    let recv = 0;
+    let send = 0;
+    for (const line of execFileSync('ss', ['-tnH', 'state', 'established', `( sport = :${port} or dport = :${port} )`], { encoding: 'utf8' }).split('\n')) {
+      const [r, s] = line.trim().split(/\s+/).map(Number);
+      if (Number.isFinite(r)) recv += r;
+      if (Number.isFinite(s)) send += s;
+    }
+    return `Recv-Q ${(recv / 2 ** 20).toFixed(1)} MiB, Send-Q ${(send / 2 ** 20).toFixed(1)} MiB`;
+  } catch (err) {
+    return `unknown (${(err as Error).message.split('\n')[0]})`;
+  }
+}
+
+/** Where output waits, for the log: the socket queues, and what the flood's processes are doing. */
+function pipeline(stateBase: string): string {
+  let procs = '';
+  try {
+    const benchDir = join(stateBase, '..');
+    const pids = markedPids(benchDir).join(',');
+    if (pids) {
+      const lines = execFileSync('ps', ['-o', 'pid=,stat=,wchan:24=,args=', '-p', pids], { encoding: 'utf8' }).trim().split('\n');
+      procs = lines.map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => / (yes|bash \S*keys\.sh.*)$/.test(l)).join('; ');
+    }
+  } catch {
+    /* gone */
+  }
+  return `bridge ⇄ extension host socket queues: ${socketQueues(stateBase)}; processes: ${procs || 'none'}`;
 }
 
 async function cleanUp(stateBase: string, benchDir: string): Promise<void> {
@@ -396,7 +457,7 @@ const ms = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '—
 function machine(): string {
   let chromium = 'Chromium';
   try {
-    chromium = execFileSync(process.env.SANDBOX_AGENTS_CHROMIUM ?? '/usr/bin/chromium', ['--version'], { encoding: 'utf8' }).trim();
+    chromium = execFileSync(process.env.SANDBOX_AGENTS_CHROMIUM ?? '/usr/bin/chromium', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
     /* keep the name */
   }
@@ -491,7 +552,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < ROUNDS; i++) {
       for (const side of i % 2 ? [integrated, tab] : [tab, integrated]) {
         log(`round ${i + 1}: ${side.name}`);
-        await round(side, { program }, r[side.name], r.errors[side.name]);
+        await round(side, { program, stateBase }, r[side.name], r.errors[side.name]);
         const s = r[side.name];
         log(`  so far: idle p50 ${ms(pct(s.idle, 50))}, flood p50 ${ms(pct(s.flood, 50))}, Ctrl+C p50 ${ms(pct(s.ctrlC, 50))}`);
       }

@@ -84,7 +84,7 @@ class TerminalTab extends Disposable {
         if (e.affectsConfiguration('terminal.integrated') || e.affectsConfiguration('editor.fontFamily')) this.post({ type: 'appearance', appearance: appearance() });
       }),
     );
-    this.register(panel.onDidChangeViewState(() => panel.visible && this.post({ type: 'focus' })));
+    this.register(panel.onDidChangeViewState(() => panel.active && this.post({ type: 'focus' })));
   }
 
   reveal(): void {
