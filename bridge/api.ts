@@ -51,7 +51,7 @@ export class Api {
   constructor(
     private readonly store: StateStore,
     private readonly sessions: SessionService,
-    private readonly opts: { idleTimeoutMs: number; unsandboxed: boolean; models: () => string[]; status: () => Promise<BridgeStatus> },
+    private readonly opts: { idleTimeoutMs: number; models: () => string[]; status: () => Promise<BridgeStatus> },
   ) {}
 
   async handle(req: ApiRequest): Promise<ApiReply> {

@@ -4,7 +4,6 @@
  * after a bridge restart; reaps sessions idle past the timeout.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { TUI_HARNESSES } from '../protocol/platform';
 export { LOCAL_HARNESSES } from '../protocol/harnesses';
 import type { BridgeLog } from './log';
 import { DEFAULT_RESOURCES, type Runtime, type SandboxProcess } from './runtimes/runtime';
@@ -303,7 +302,4 @@ export class SessionService {
     this.procs.clear();
   }
 
-  supportsTui(agent: StoredAgent): boolean {
-    return TUI_HARNESSES.has(agent.harness_id);
-  }
 }

@@ -94,15 +94,6 @@ export class TerminalHub {
     this.written += history.length;
   }
 
-  /** The current screen and scrollback as text lines (for tests and tools). */
-  async screenText(): Promise<string[]> {
-    await new Promise<void>((r) => this.mirror.write('', r));
-    const buf = this.mirror.buffer.active;
-    const lines: string[] = [];
-    for (let y = 0; y < buf.length; y++) lines.push(buf.getLine(y)?.translateToString(true) ?? '');
-    return lines;
-  }
-
   attach(ws: WebSocket): void {
     if (this.clients.size >= MAX_CLIENTS) {
       ws.close(1013, 'too many clients on this session');

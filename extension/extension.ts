@@ -41,7 +41,7 @@ class Extension extends Disposable {
     const local = this.register(new LocalBackend(context.asAbsolutePath('dist/bridge.js'), tagged(log, 'bridge')));
     const backends = this.register(new BackendRegistry(secrets, tagged(log, 'backends'), local));
     const notifier = this.register(new Notifier(log, () => backends.allSecrets()));
-    const sessions = this.register(new SessionManager(notifier, tagged(log, 'sessions')));
+    const sessions = this.register(new SessionManager(tagged(log, 'sessions')));
     const tree = this.register(new AgentsTreeProvider(backends, sessions, notifier, tagged(log, 'tree')));
     this.register(local.onDidChange(() => tree.refresh()));
     this.register(vscode.window.createTreeView('sandboxAgents.agents', { treeDataProvider: tree, showCollapseAll: true }));

@@ -7,9 +7,9 @@
  * stops when none are: no tight polling of lists.
  */
 import * as vscode from 'vscode';
-import { TERMINAL_STATUSES, type Agent, type Session } from '../protocol/platform';
+import type { Agent, Session } from '../protocol/platform';
 import type { Backend } from './backends';
-import { ActionableError, type Notifier } from './commands';
+import { ActionableError } from './commands';
 import { setting } from './config';
 import { Disposable } from './disposable';
 import { CancelledError } from './errors';
@@ -31,7 +31,6 @@ export class SessionManager extends Disposable {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly notifier: Notifier,
     private readonly log: Logger,
   ) {
     super();
@@ -157,8 +156,5 @@ export class SessionManager extends Disposable {
     return { title: 'Stop Session', run: () => this.stop(backend, s) };
   }
 
-  isTerminal(s: Session): boolean {
-    return TERMINAL_STATUSES.has(s.status);
-  }
 }
 

@@ -187,11 +187,6 @@ export class TerminalManager extends Disposable implements vscode.WebviewPanelSe
     this.register(vscode.window.registerWebviewPanelSerializer(TERMINAL_VIEW_TYPE, this));
   }
 
-  /** Open tabs, for tests and the status bar. */
-  get openSessions(): string[] {
-    return [...this.tabs.keys()];
-  }
-
   async open(backend: Backend, session: Session, agent: Pick<Agent, 'name' | 'id' | 'harness_id'>): Promise<void> {
     if (!TUI_HARNESSES.has(agent.harness_id) && session.supports_tui === false) {
       throw new InvalidInputError(`${agent.name || agent.id} is a chat agent (${agent.harness_id}): it has no terminal.`);

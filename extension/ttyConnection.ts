@@ -290,13 +290,7 @@ export class TtyConnection {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.run++;
-    this.sessionRequest?.abort();
-    this.sessionRequest = undefined;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.stopClock();
-    this.closeSocket(1000, 'terminal closed');
+    this.halt('terminal closed');
     this.setState({ kind: 'closed' });
     this.stateListeners.clear();
     this.dataListeners.clear();
@@ -514,15 +508,20 @@ export class TtyConnection {
   private finish(state: Extract<TtyState, { kind: 'ended' | 'unauthorized' | 'failed' }>): void {
     if (this.disposed) return;
     this.stopped = true;
+    this.halt('session ended');
+    this.o.log.info(`${this.label}: ${state.kind}: ${state.kind === 'ended' ? `${state.status}: ${state.reason}` : state.message}`);
+    this.setState(state);
+  }
+
+  /** Cancels the attempt under way and every timer, and closes the socket (dispose and final states). */
+  private halt(closeReason: string): void {
     this.run++;
     this.sessionRequest?.abort();
     this.sessionRequest = undefined;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.stopClock();
-    this.closeSocket(1000, 'session ended');
-    this.o.log.info(`${this.label}: ${state.kind}: ${state.kind === 'ended' ? `${state.status}: ${state.reason}` : state.message}`);
-    this.setState(state);
+    this.closeSocket(1000, closeReason);
   }
 
   private closeSocket(code: number, reason: string): void {

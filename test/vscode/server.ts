@@ -16,7 +16,7 @@ import { requireAllTiers, skipOrFail } from '../tiers';
 export { requireAllTiers };
 
 const CODE_SERVER_VERSION = process.env.SANDBOX_AGENTS_CODE_SERVER_VERSION ?? '4.139.1';
-const CHROMIUM = process.env.SANDBOX_AGENTS_CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM = process.env.SANDBOX_AGENTS_CHROMIUM ?? '/usr/bin/chromium';
 const INSTALL_SERVER = 'scripts/ensure-vscode-server.sh';
 const INSTALL_CHROMIUM = 'apt-get install -y chromium';
 
@@ -292,7 +292,8 @@ process.once('exit', () => {
   for (const profile of leftoverProfiles) rmSync(profile, { recursive: true, force: true });
 });
 
-const CHROMIUM_ARGS = [
+/** Chromium flags for every test browser: offline, and only loopback host names resolve. */
+export const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
   '--disable-quic',

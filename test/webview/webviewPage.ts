@@ -12,19 +12,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from '../vscode/server';
 
 export const REPO_ROOT = resolve(dirname(__filename), '..', '..');
 export const SCREENSHOTS_DIR = join(REPO_ROOT, 'test-results', 'screenshots');
-const CHROMIUM = process.env.SANDBOX_AGENTS_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 export function missingChromium(): string | undefined {
   return existsSync(CHROMIUM) ? undefined : `Chromium is missing at ${CHROMIUM} (run apt-get install -y chromium).`;

@@ -1,6 +1,6 @@
 /**
  * Which keys the agent gets and which VS Code gets, as measured in a VS Code webview
- * (/work/shared/docs/webview-terminal.md → "Key table"). In short: the terminal owns every key xterm
+ * (shared/docs/webview-terminal.md → "Key table"). In short: the terminal owns every key xterm
  * has an encoding for (Ctrl+C, Ctrl+D, Esc, Shift+Tab, Ctrl+R, arrows, Alt+letters…), except
  *   - copy: Ctrl+C (Cmd+C on macOS) while text is selected, and Ctrl+Shift+C: copies the selection;
  *   - paste: Ctrl+V / Ctrl+Shift+V (Cmd+V on macOS): the browser pastes, xterm brackets it;

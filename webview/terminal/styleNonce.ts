@@ -1,7 +1,7 @@
 /**
  * xterm.js 6 (DOM renderer, scrollbar) creates `<style>` elements at run time, which a strict
  * `style-src` blocks: 8 violations, proportional font, invisible text (measured, see
- * /work/shared/docs/webview-terminal.md → "CSP"). Rather than `'unsafe-inline'`, every `<style>`
+ * shared/docs/webview-terminal.md → "CSP"). Rather than `'unsafe-inline'`, every `<style>`
  * created through `document.createElement` gets the nonce of the script that loaded this bundle, so
  * the host's CSP can be `style-src ${cspSource} 'nonce-N'`. xterm has no nonce option: re-check on
  * xterm upgrades (the webview test counts CSP violations).
