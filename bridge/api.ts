@@ -10,6 +10,7 @@ import { API_PREFIX, CreateAgentBody, CreateSessionBody, ListAgentsQuery, PatchA
 import type { BridgeStatus } from '../protocol/harnesses';
 import { HttpError, LOCAL_HARNESSES, type SessionService } from './sessions';
 import { safeDecode } from './server';
+import type { Providers } from './sandboxNet';
 import type { StateStore, StoredAgent, StoredSession } from './stateStore';
 
 export interface ApiRequest {
@@ -31,6 +32,11 @@ function issues(err: z.core.$ZodError): unknown[] {
   return err.issues.map((i) => ({ code: i.code, path: i.path, message: i.message }));
 }
 
+const ProviderBody = z.object({
+  base_url: z.optional(z.string().check(z.url({ protocol: /^https?$/ }))),
+  api_key: z.string().check(z.minLength(1)),
+});
+
 function parse<S extends z.ZodMiniType>(schema: S, value: unknown): z.output<S> {
   const r = schema.safeParse(value);
   if (!r.success) throw new HttpError(400, { error: issues(r.error) });
@@ -51,11 +57,15 @@ export class Api {
   constructor(
     private readonly store: StateStore,
     private readonly sessions: SessionService,
-    private readonly opts: { idleTimeoutMs: number; models: () => string[]; status: () => Promise<BridgeStatus> },
+    private readonly opts: { idleTimeoutMs: number; models: () => string[]; status: () => Promise<BridgeStatus>; providers?: Providers },
   ) {}
 
   async handle(req: ApiRequest): Promise<ApiReply> {
     if (req.path === '/bridge/v1/status' && req.method === 'GET') return { status: 200, body: await this.opts.status() };
+    if (req.path.startsWith('/bridge/v1/')) {
+      const reply = this.bridgeExtension(req);
+      if (reply) return reply;
+    }
     if (req.path === '/api/v1/models' && req.method === 'GET') {
       return { status: 200, body: { object: 'list', data: this.opts.models().map((id) => ({ id, object: 'model', owned_by: 'sandbox-agents' })) } };
     }
@@ -143,6 +153,33 @@ export class Api {
     };
   }
 
+  /** Bridge extensions: model provider keys (memory only; never read back) and image build logs. */
+  private bridgeExtension(req: ApiRequest): ApiReply | undefined {
+    const providers = this.opts.providers;
+    if (req.path === '/bridge/v1/providers' && req.method === 'GET') return { status: 200, body: { configured: providers?.configured() ?? [] } };
+    const p = /^\/bridge\/v1\/providers\/([^/]+)$/.exec(req.path);
+    if (p && providers) {
+      const provider = safeDecode(p[1]);
+      if (provider !== 'anthropic' && provider !== 'openai') throw new HttpError(404, { error: `unknown provider "${provider}" (anthropic, openai)` });
+      if (req.method === 'DELETE') {
+        providers.set(provider, undefined);
+        return { status: 204 };
+      }
+      if (req.method !== 'PUT') throw new HttpError(405, { error: 'use PUT or DELETE' });
+      const body = parse(ProviderBody, req.body);
+      providers.set(provider, { base_url: body.base_url ?? '', api_key: body.api_key });
+      return { status: 204 };
+    }
+    const b = /^\/bridge\/v1\/builds\/([^/]+)\/log$/.exec(req.path);
+    if (b && req.method === 'GET') {
+      const harness = safeDecode(b[1]) ?? '';
+      const log = this.sessions.buildLog(harness);
+      if (log === undefined) throw new HttpError(404, { error: `no image build of ${harness} in this bridge's lifetime` });
+      return { status: 200, body: { harness, log } };
+    }
+    return undefined;
+  }
+
   private createAgent(raw: unknown): ApiReply {
     const body = parse(CreateAgentBody, raw);
     const harness = body.harness_id ?? 'opencode';
@@ -166,6 +203,7 @@ export class Api {
       deny_out: body.deny_out ?? [],
       env_var_names: Object.keys(body.env_vars ?? {}),
       workspace_path: body.workspace_path ?? null,
+      workspace_mode: body.workspace_mode ?? null,
       resources: body.resources ?? null,
       created_at: now,
       updated_at: now,
@@ -230,6 +268,7 @@ export class Api {
       allow_out: x.allow_out,
       deny_out: x.deny_out,
       workspace_path: x.workspace_path,
+      workspace_mode: x.workspace_mode ?? null,
       resources: x.resources,
       created_at: x.created_at,
       updated_at: x.updated_at,

@@ -1,6 +1,6 @@
 /**
  * `node dist/bridge.js serve [--port 0] [--state-dir DIR] [--runtime docker|host] [--docker-host URL]
- *   [--image IMAGE] [--master-key-file F] [--allow-origin O]… [--idle-timeout-minutes N] [--verbose]`
+ *   [--image IMAGE] [--base-image IMAGE] [--build-network MODE] [--master-key-file F] [--allow-origin O]… [--idle-timeout-minutes N] [--verbose]`
  *
  * A local agent platform: the platform API and /tty on 127.0.0.1, sessions in Docker containers (or
  * host processes). Prints exactly one line on stdout when ready:
@@ -10,10 +10,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Api } from './api';
 import { createLog, type BridgeLog } from './log';
-import { DockerRuntime } from './runtimes/docker';
+import { DockerRuntime, type ImageSource } from './runtimes/docker';
+import { Providers } from './sandboxNet';
 import { HostRuntime, runHolder } from './runtimes/host';
 import type { Runtime } from './runtimes/runtime';
 import type { BridgeStatus } from '../protocol/harnesses';
@@ -21,8 +22,6 @@ import { BridgeServer } from './server';
 import { SessionService } from './sessions';
 import { StateStore } from './stateStore';
 
-/** Until the harness images exist, `shell` sessions run in this image (pulled when missing). */
-export const DEFAULT_IMAGE = 'debian:bookworm-slim';
 export const BRIDGE_VERSION = '0.1.0';
 
 export interface ServeOptions {
@@ -30,7 +29,12 @@ export interface ServeOptions {
   stateDir: string;
   runtime: 'docker' | 'host';
   dockerHost?: string;
-  image: string;
+  /** `shell` sessions run their shell directly in this image (pulled when missing) instead of the built shell image. */
+  image?: string;
+  /** Build arg BASE of the harness images (default node:20-bookworm-slim; a corporate mirror's copy). */
+  baseImage?: string;
+  /** Docker network mode for image builds (`host` where the default bridge network is unavailable). */
+  buildNetwork?: string;
   masterKeyFile?: string;
   allowOrigins: string[];
   idleTimeoutMinutes: number;
@@ -46,13 +50,13 @@ function usage(message?: string): never {
   if (message) process.stderr.write(`bridge: ${message}\n`);
   process.stderr.write(
     'usage: bridge.js serve [--port N] [--state-dir DIR] [--runtime docker|host] [--docker-host URL] [--image IMAGE]\n' +
-      '                       [--master-key-file FILE] [--allow-origin ORIGIN]... [--idle-timeout-minutes N] [--verbose]\n',
+      '                       [--base-image IMAGE] [--build-network MODE] [--master-key-file FILE] [--allow-origin ORIGIN]... [--idle-timeout-minutes N] [--verbose]\n',
   );
   process.exit(2);
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions {
-  const o: ServeOptions = { port: 0, stateDir: defaultStateDir(), runtime: 'docker', image: DEFAULT_IMAGE, allowOrigins: [], idleTimeoutMinutes: 24 * 60, verbose: false };
+  const o: ServeOptions = { port: 0, stateDir: defaultStateDir(), runtime: 'docker', allowOrigins: [], idleTimeoutMinutes: 24 * 60, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -81,6 +85,12 @@ export function parseServeArgs(argv: string[]): ServeOptions {
         break;
       case '--image':
         o.image = value();
+        break;
+      case '--base-image':
+        o.baseImage = value();
+        break;
+      case '--build-network':
+        o.buildNetwork = value();
         break;
       case '--master-key-file':
         o.masterKeyFile = resolve(value());
@@ -164,6 +174,11 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The harness image builder for the Docker runtime. */
+function imageSource(_o: ServeOptions, _log: BridgeLog): ((docker: import('dockerode')) => ImageSource) | undefined {
+  return undefined;
+}
+
 export async function serve(o: ServeOptions): Promise<{ url: string; close(): Promise<void> }> {
   mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
   chmodSync(o.stateDir, 0o700);
@@ -175,17 +190,26 @@ export async function serve(o: ServeOptions): Promise<{ url: string; close(): Pr
     release();
     throw err;
   }
-  const log: BridgeLog = createLog({ file: join(o.stateDir, 'bridge.log'), verbose: o.verbose, secrets: () => [key] });
+  const providers = new Providers();
+  const log: BridgeLog = createLog({ file: join(o.stateDir, 'bridge.log'), verbose: o.verbose, secrets: () => [key, ...providers.secrets()] });
+  // Our sandbox programs (init, the claude-agent-sdk server) sit next to the bundle, in dist/sandbox.
+  const bundleDir = dirname(process.argv[1] ?? __filename);
   const store = StateStore.load(o.stateDir, () => randomUUID(), log);
   const runtime: Runtime =
     o.runtime === 'docker'
-      ? new DockerRuntime({ dockerHost: o.dockerHost, image: o.image }, log)
+      ? new DockerRuntime({ dockerHost: o.dockerHost, image: o.image, images: imageSource(o, log) }, log)
       : new HostRuntime({ stateDir: o.stateDir, bridgeScript: process.argv[1] }, log);
   const idleTimeoutMs = o.idleTimeoutMinutes * 60_000;
   const sessions = new SessionService(store, runtime, log, {
     shellCommand: o.runtime === 'docker' ? ['/bin/sh', '-c', 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi'] : [process.env.SHELL || '/bin/bash', '-l'],
     idleTimeoutMs,
     scrollback: 10_000,
+    directShell: o.runtime === 'host' || o.image !== undefined,
+    stateDir: o.stateDir,
+    programsDir: join(bundleDir, 'sandbox'),
+    // The host runtime finds CLIs the extension carries (e.g. Claude Code in a development checkout).
+    binDirs: [join(bundleDir, '..', 'node_modules', '.bin')],
+    providers,
   });
   try {
     await runtime.preflight();
@@ -210,7 +234,7 @@ export async function serve(o: ServeOptions): Promise<{ url: string; close(): Pr
       pid: process.pid,
     };
   };
-  const api = new Api(store, sessions, { idleTimeoutMs: idleTimeoutMs || 365 * 86_400_000, models: () => [], status });
+  const api = new Api(store, sessions, { idleTimeoutMs: idleTimeoutMs || 365 * 86_400_000, models: () => [], status, providers });
   const server = new BridgeServer(api, sessions, { masterKey: key, allowedOrigins: o.allowOrigins }, log);
   const url = await server.listen(o.port);
   writeFileSync(join(o.stateDir, 'bridge.json'), JSON.stringify({ url, pid: process.pid, runtime: o.runtime, started_at: new Date().toISOString() }), { mode: 0o600 });

@@ -4,9 +4,13 @@
  * after a bridge restart; reaps sessions idle past the timeout.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 export { LOCAL_HARNESSES } from '../protocol/harnesses';
+import type { PhaseReport } from '../protocol/sandbox';
 import type { BridgeLog } from './log';
-import { DEFAULT_RESOURCES, type Runtime, type SandboxProcess } from './runtimes/runtime';
+import { DEFAULT_RESOURCES, type Runtime, type SandboxProcess, type SandboxSpec } from './runtimes/runtime';
+import { checkIngressSocket, layout, makeStubs, prepareSandbox } from './sandboxSetup';
+import { Providers, SandboxNet } from './sandboxNet';
 import type { StateStore, StoredAgent, StoredSession } from './stateStore';
 import { TerminalHub } from './terminal';
 
@@ -27,7 +31,24 @@ export interface SessionServiceOptions {
   shellCommand: string[];
   idleTimeoutMs: number;
   scrollback: number;
+  /** `shell` runs its program directly, without init (host runtime; Docker with an explicit shell image). */
+  directShell: boolean;
+  /** Per-session folders live in `<stateDir>/sessions/<id>`. */
+  stateDir: string;
+  /** Host folder of the sandbox programs (dist/sandbox: init.js, claude-agent-sdk-server.js). */
+  programsDir: string;
+  /** Host runtime: folders searched for the harness CLIs first. */
+  binDirs: string[];
+  /** The real model keys (memory only). */
+  providers: Providers;
+  /** How long a sandbox may take from start to its harness being ready. */
+  readyTimeoutMs?: number;
 }
+
+const READY_TIMEOUT_MS = 10 * 60_000;
+
+/** A bring-up given up: stopped or restarted meanwhile. */
+class Superseded extends Error {}
 
 export class SessionService {
   private readonly procs = new Map<string, SandboxProcess>();
@@ -35,7 +56,13 @@ export class SessionService {
   private readonly seen = new Map<string, number>();
   /** Bumped by every start, restart and stop: a bring-up that finds it changed gives up its sandbox. */
   private readonly generation = new Map<string, number>();
+  /** Sessions run through init: their egress servers, and the bring-ups waiting for init's `ready`. */
+  private readonly nets = new Map<string, SandboxNet>();
+  private readonly waiting = new Map<string, { resolve(): void; reject(err: Error): void }>();
+  private readonly aborts = new Map<string, AbortController>();
   private reaper: NodeJS.Timeout | undefined;
+  /** Called once an API harness session is ready (its initial prompt goes out then). */
+  onReady: ((session: StoredSession, agent: StoredAgent) => void) | undefined;
 
   constructor(
     private readonly store: StateStore,
@@ -98,9 +125,12 @@ export class SessionService {
     const gen = (this.generation.get(session.id) ?? 0) + 1;
     this.generation.set(session.id, gen);
     const current = () => this.generation.get(session.id) === gen && session.status === 'creating';
+    const abort = new AbortController();
+    this.aborts.set(session.id, abort);
+    let proc: SandboxProcess | undefined;
     try {
       const res = agent.resources ?? {};
-      const proc = await this.runtime.start({
+      const base: SandboxSpec = {
         sessionId: session.id,
         agentId: agent.id,
         bridgeId: this.bridgeId,
@@ -115,32 +145,140 @@ export class SessionService {
           cpus: res.cpus ?? DEFAULT_RESOURCES.cpus,
           pids: res.pids ?? DEFAULT_RESOURCES.pids,
         },
-      });
-      if (!current()) {
-        // Stopped or restarted while it was coming up.
-        await proc.destroy().catch(() => undefined);
-        return;
+      };
+      const viaInit = !(agent.harness_id === 'shell' && this.opts.directShell);
+      let spec = base;
+      if (viaInit) {
+        if (this.runtime.prepareImage) {
+          const harness = agent.harness_id;
+          this.phase(session, 'creating_sandbox', `preparing the ${harness} image`);
+          spec = {
+            ...spec,
+            image: await this.runtime.prepareImage(harness, {
+              signal: abort.signal,
+              onProgress: (line) => {
+                if (current()) this.phase(session, 'creating_sandbox', `building the ${harness} image: ${line}`);
+              },
+            }),
+          };
+          if (!current()) throw new Superseded();
+        }
+        this.phase(session, 'injecting_files', 'preparing the work tree and the sandbox sockets');
+        const stubs = session.stubs ?? makeStubs();
+        session.stubs = stubs;
+        const sessionDir = join(this.opts.stateDir, 'sessions', session.id);
+        const prepared = await prepareSandbox(
+          {
+            runtime: this.runtime.kind,
+            session,
+            agent,
+            stubs,
+            programsDir: this.opts.programsDir,
+            binDirs: this.opts.binDirs,
+            shellCommand: this.opts.shellCommand,
+            sandboxUid: this.runtime.sandboxUid?.(),
+          },
+          sessionDir,
+        );
+        session.sandbox_dir = sessionDir;
+        this.store.changed();
+        if (!current()) throw new Superseded();
+        await this.serveNet(session, agent);
+        spec = { ...spec, ...prepared.spec, env: { ...spec.env, ...prepared.spec.env } };
       }
+      const ready = viaInit ? this.waitForInit(session.id) : undefined;
+      proc = await this.runtime.start(spec);
+      if (!current()) throw new Superseded();
       session.sandbox_ref = proc.ref;
-      this.phase(session, 'waiting_harness', 'the program is starting');
+      if (!viaInit) this.phase(session, 'waiting_harness', 'the program is starting');
+      else this.store.changed();
       // Output from before the handle existed (a host holder's first bytes) opens the mirror.
       const history = await proc.history().catch(() => Buffer.alloc(0));
-      if (!current()) {
-        await proc.destroy().catch(() => undefined);
-        return;
-      }
+      if (!current()) throw new Superseded();
       this.own(session, proc, history);
+      if (ready) {
+        const exited = new Promise<never>((_, reject) =>
+          this.hubs.get(session.id)?.onExit((info) => reject(new Error(info.reason ?? `the sandbox exited (code ${info.code ?? '?'}) before its harness was ready`))),
+        );
+        await withTimeout(Promise.race([ready, exited]), this.opts.readyTimeoutMs ?? READY_TIMEOUT_MS, `the harness was not ready within ${Math.round((this.opts.readyTimeoutMs ?? READY_TIMEOUT_MS) / 1000)} s`);
+        if (!current()) throw new Superseded();
+      }
       session.status = 'ready';
       this.phase(session, 'ready', null);
-      this.log.info(`session ${session.id} ready (${this.runtime.kind})`);
+      this.log.info(`session ${session.id} ready (${this.runtime.kind}, ${agent.harness_id})`);
+      this.onReady?.(session, agent);
     } catch (err) {
-      if (!current()) return;
+      this.waiting.delete(session.id);
+      if (!current() || err instanceof Superseded) {
+        // Stopped or restarted while it was coming up.
+        if (proc && this.procs.get(session.id) !== proc) await proc.destroy().catch(() => undefined);
+        return;
+      }
       session.status = 'failed';
       session.failure_reason = `${session.phase}: ${(err as Error).message}`;
       session.ended_at = new Date().toISOString();
       this.store.changed();
       this.log.warn(`session ${session.id} failed: ${session.failure_reason}`);
+      await this.destroySandbox(session);
+    } finally {
+      if (this.aborts.get(session.id) === abort) this.aborts.delete(session.id);
     }
+  }
+
+  private waitForInit(id: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+  }
+
+  /** The session's egress server (gateway, proxy, phase reports), on its socket. */
+  private async serveNet(session: StoredSession, agent: StoredAgent): Promise<void> {
+    this.nets.get(session.id)?.close();
+    const dir = session.sandbox_dir;
+    if (!dir) return;
+    const net = new SandboxNet({
+      socketPath: layout(dir).egressSocket,
+      label: `session ${session.id.slice(0, 8)}`,
+      stubs: session.stubs ?? {},
+      providers: this.opts.providers,
+      allowOut: agent.allow_out,
+      denyOut: agent.deny_out,
+      onPhase: (r) => this.initPhase(session, r),
+      log: this.log,
+    });
+    await net.listen();
+    this.nets.set(session.id, net);
+  }
+
+  private initPhase(session: StoredSession, r: PhaseReport): void {
+    const waiter = this.waiting.get(session.id);
+    if (r.phase === 'failed') {
+      this.waiting.delete(session.id);
+      waiter?.reject(new Error(r.detail ?? 'init failed'));
+      return;
+    }
+    if (r.phase === 'ready') {
+      this.waiting.delete(session.id);
+      waiter?.resolve();
+      return;
+    }
+    if (session.status === 'creating') this.phase(session, r.phase, r.detail ?? null);
+  }
+
+  /** Where the bridge reaches an API harness's server: the sandbox's ingress socket. */
+  harnessEndpoint(id: string): { socketPath: string } | undefined {
+    const s = this.find(id);
+    if (!s?.sandbox_dir || s.status !== 'ready') return undefined;
+    const path = layout(s.sandbox_dir).ingressSocket;
+    const problem = checkIngressSocket(path, this.runtime.kind === 'docker' ? this.runtime.sandboxUid?.() : process.getuid?.());
+    if (problem) {
+      this.log.warn(`session ${id}: ${problem}`);
+      return undefined;
+    }
+    return { socketPath: path };
+  }
+
+  /** The last image build's log for a harness (Docker). */
+  buildLog(harness: string): string | undefined {
+    return this.runtime.buildLog?.(harness);
   }
 
   private phase(session: StoredSession, phase: string, detail: string | null): void {
@@ -202,6 +340,11 @@ export class SessionService {
   }
 
   private async destroySandbox(session: StoredSession): Promise<void> {
+    this.aborts.get(session.id)?.abort();
+    this.nets.get(session.id)?.close();
+    this.nets.delete(session.id);
+    this.waiting.get(session.id)?.reject(new Superseded());
+    this.waiting.delete(session.id);
     const hub = this.hubs.get(session.id);
     const proc = this.procs.get(session.id);
     this.hubs.delete(session.id);
@@ -252,6 +395,8 @@ export class SessionService {
         continue;
       }
       const history = await proc.history().catch(() => Buffer.alloc(0));
+      const agent = this.store.data.agents.find((a) => a.id === session.agent_id);
+      if (session.sandbox_dir && agent) await this.serveNet(session, agent).catch((e: Error) => this.log.warn(`session ${session.id}: egress socket: ${e.message}`));
       this.own(session, proc, history);
       session.status = 'ready';
       this.phase(session, 'ready', null);
@@ -300,6 +445,24 @@ export class SessionService {
     }
     this.hubs.clear();
     this.procs.clear();
+    for (const n of this.nets.values()) n.close();
+    this.nets.clear();
   }
 
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(message)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
 }

@@ -25,6 +25,8 @@ export interface StoredAgent {
   env_var_names: string[];
   /** Bridge extension: a host folder mounted at /work/repo. */
   workspace_path: string | null;
+  /** Bridge extension: mount | worktree | clone | none (absent: mount with a path, clone with a repo). */
+  workspace_mode?: 'mount' | 'worktree' | 'clone' | 'none' | null;
   resources: { memory_mb?: number; cpus?: number; pids?: number } | null;
   created_at: string;
   updated_at: string;
@@ -47,6 +49,13 @@ export interface StoredSession {
   created_at: string;
   last_seen_at: string;
   ended_at: string | null;
+  /** Sessions run through the in-sandbox init: the per-session folder (egress/ingress sockets, init
+   *  config, clone or worktree) and the stub keys its sandbox holds (stubs are not secrets). */
+  sandbox_dir?: string | null;
+  stubs?: Record<string, string>;
+  /** The harness server's session (API harnesses) and the last reply. */
+  harness_session_id?: string | null;
+  response?: unknown;
 }
 
 export interface StateFile {

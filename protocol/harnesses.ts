@@ -24,8 +24,8 @@ export function harnessInfo(id: string): HarnessInfo | undefined {
   return HARNESSES.find((h) => h.id === id);
 }
 
-/** Harnesses the local bridge runs today; the others arrive with the harness images. */
-export const LOCAL_HARNESSES: readonly string[] = ['shell'];
+/** Harnesses the local bridge runs (images from harness-containers/). */
+export const LOCAL_HARNESSES: readonly string[] = HARNESSES.filter((h) => h.backends.includes('local')).map((h) => h.id);
 
 /** Bridge extension (not on the platform): `GET /bridge/v1/status`. */
 export interface BridgeStatus {

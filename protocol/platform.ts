@@ -146,6 +146,9 @@ const agentFields = {
   pfp_url: opt(z.string()),
   /** Bridge extension: an absolute host folder mounted at /work/repo in the sandbox. */
   workspace_path: opt(z.string()),
+  /** Bridge extension: how the workspace reaches the sandbox: `mount` (default with a path), `worktree`
+   *  (a git worktree on a branch of its own per session), `clone` (default with a repo_url), `none`. */
+  workspace_mode: opt(z.enum(['mount', 'worktree', 'clone', 'none'])),
   /** Bridge extension: sandbox limits (defaults in the bridge's README). */
   resources: opt(
     z.object({

@@ -14,13 +14,29 @@ export const LABEL_BRIDGE = 'sandbox-agents.bridge';
 /** Output replayed into the mirror after adoption: the container log's tail, at most this much. */
 const HISTORY_BYTES = 2 * 1024 * 1024;
 
+/** Harness images, built when missing or changed (bridge/images.ts). */
+export interface ImageSource {
+  ensure(harness: string, opts: { signal?: AbortSignal; onProgress?: (e: { step?: string; line: string }) => void }): Promise<string>;
+  log(harness: string): string | undefined;
+}
+
 export interface DockerRuntimeOptions {
   /** `unix:///var/run/docker.sock`, `tcp://host:port`, or undefined for DOCKER_HOST / the default socket. */
   dockerHost?: string;
-  /** Image for `shell` sessions. */
-  image: string;
-  /** uid:gid inside the container. */
+  /** Image for sessions that name none (`shell` with an explicit shell image). */
+  image?: string;
+  /** Builds the harness images on this runtime's daemon. */
+  images?: (docker: Docker) => ImageSource;
+  /** uid:gid inside the container (default: the bridge's own user, so files in a mounted workspace
+   *  stay the user's; 1001:1001 when the bridge runs as root). */
   user?: string;
+}
+
+/** The container's user: the bridge's own uid:gid, except root (then the images' `sandbox`, 1001). */
+export function containerUser(): string {
+  const uid = process.getuid?.();
+  const gid = process.getgid?.();
+  return uid === undefined || uid === 0 || gid === undefined ? '1001:1001' : `${uid}:${gid}`;
 }
 
 export function dockerOptions(host: string | undefined): Docker.DockerOptions {
@@ -40,12 +56,32 @@ export class DockerRuntime implements Runtime {
   readonly kind = 'docker' as const;
   readonly sandboxed = true;
   private readonly docker: Docker;
+  private readonly images: ImageSource | undefined;
+  private readonly user: string;
 
   constructor(
     private readonly opts: DockerRuntimeOptions,
     private readonly log: BridgeLog,
   ) {
     this.docker = new Docker(dockerOptions(opts.dockerHost));
+    this.images = opts.images?.(this.docker);
+    this.user = opts.user ?? containerUser();
+  }
+
+  sandboxUid(): number {
+    return Number(this.user.split(':')[0]);
+  }
+
+  async prepareImage(harness: string, opts: { signal?: AbortSignal; onProgress?: (line: string) => void }): Promise<string> {
+    if (!this.images) {
+      if (this.opts.image) return this.opts.image;
+      throw new RuntimeUnavailableError('this bridge cannot build harness images');
+    }
+    return this.images.ensure(harness, { signal: opts.signal, onProgress: (e) => opts.onProgress?.(e.step ?? e.line) });
+  }
+
+  buildLog(harness: string): string | undefined {
+    return this.images?.log(harness);
   }
 
   async preflight(): Promise<void> {
@@ -59,13 +95,25 @@ export class DockerRuntime implements Runtime {
   }
 
   async start(spec: SandboxSpec): Promise<SandboxProcess> {
-    await this.ensureImage(this.opts.image);
-    const binds = spec.workspacePath ? [`${spec.workspacePath}:/work/repo:rw`] : [];
+    const image = spec.image ?? this.opts.image;
+    if (!image) throw new RuntimeUnavailableError(`no image for the ${spec.harness} harness`);
+    if (!spec.image) await this.ensureImage(image);
+    const binds = spec.binds
+      ? spec.binds.map((b) => `${b.source}:${b.target}:${b.readOnly ? 'ro' : 'rw'}`)
+      : spec.workspacePath
+        ? [`${spec.workspacePath}:/work/repo:rw`]
+        : [];
+    const workdir = spec.workdir ?? (spec.workspacePath ? '/work/repo' : undefined);
+    // A restarted session reuses its name: a leftover container of it goes first.
+    await this.docker
+      .getContainer(`sandbox-agents-${spec.sessionId}`)
+      .remove({ force: true })
+      .catch(() => undefined);
     const container = await this.docker.createContainer({
       name: `sandbox-agents-${spec.sessionId}`,
-      Image: this.opts.image,
+      Image: image,
       Cmd: spec.command,
-      User: this.opts.user ?? '1001:1001',
+      User: spec.binds ? this.user : (this.opts.user ?? '1001:1001'),
       Tty: true,
       OpenStdin: true,
       StdinOnce: false,
@@ -73,7 +121,7 @@ export class DockerRuntime implements Runtime {
       AttachStdout: true,
       AttachStderr: true,
       Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-      WorkingDir: spec.workspacePath ? '/work/repo' : undefined,
+      WorkingDir: workdir,
       Labels: { [LABEL_SESSION]: spec.sessionId, [LABEL_AGENT]: spec.agentId, [LABEL_BRIDGE]: spec.bridgeId },
       HostConfig: {
         NetworkMode: 'none',

@@ -22,8 +22,14 @@ export interface SandboxSpec {
   /** Shell harness: the program to run (a login shell). */
   command: string[];
   env: Record<string, string>;
-  /** Host folder mounted at /work/repo, if any. */
+  /** Host folder mounted at /work/repo, if any (sessions without init). */
   workspacePath?: string;
+  /** Docker: the image (default: the runtime's configured shell image). */
+  image?: string;
+  /** Docker: bind mounts (replace `workspacePath`'s when given). */
+  binds?: { source: string; target: string; readOnly?: boolean }[];
+  /** Working directory: a container path (docker) or a host path (host). */
+  workdir?: string;
   cols: number;
   rows: number;
   resources: Resources;
@@ -68,6 +74,12 @@ export interface Runtime {
   adopt(ref: string, sessionId: string): Promise<SandboxProcess | undefined>;
   /** Removes what is left of a sandbox whose program ended (an exited container); no error when gone. */
   remove(ref: string): Promise<void>;
+  /** Docker: the harness's image, built when missing or changed (progress through `onProgress`). */
+  prepareImage?(harness: string, opts: { signal?: AbortSignal; onProgress?: (line: string) => void }): Promise<string>;
+  /** The last image build's log for a harness, if any. */
+  buildLog?(harness: string): string | undefined;
+  /** uid the sandbox's processes run as, as the host sees it (for socket ownership checks). */
+  sandboxUid?(): number | undefined;
   /** Refs of sandboxes this bridge owns that still run (for orphan cleanup). */
   running(bridgeId: string): Promise<{ ref: string; sessionId: string }[]>;
 }

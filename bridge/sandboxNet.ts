@@ -1,0 +1,291 @@
+/**
+ * A sandbox's only way out: one HTTP server per session on a unix socket the sandbox has mounted
+ * (read-only directory; see shared/docs/sandbox-networking.md). In-sandbox init forwards
+ * `127.0.0.1:<port>` to it. It serves three things, told apart by the request line:
+ *
+ * - `POST /_sandbox/phase` (origin-form): init's bring-up reports;
+ * - `/anthropic/…`, `/openai/…` (origin-form): the **model gateway**: the stub key the sandbox holds
+ *   is swapped for the real one and the request streams to the configured upstream, both ways,
+ *   without buffering;
+ * - absolute-form requests and `CONNECT` (the sandbox's `HTTP(S)_PROXY`): the **egress proxy**,
+ *   subject to the agent's `allow_out`/`deny_out`, refusing loopback, private and link-local
+ *   destinations unless allow-listed (through the proxy, 127.0.0.1 is the *host's* loopback).
+ */
+import { lookup } from 'node:dns/promises';
+import { chmodSync, rmSync } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { GATEWAY_ROUTES, PHASE_PATH, PhaseReport, type Provider } from '../protocol/sandbox';
+import type { BridgeLog } from './log';
+
+export interface ProviderConfig {
+  /** e.g. https://api.anthropic.com, https://api.openai.com, or a LiteLLM proxy. */
+  base_url: string;
+  api_key: string;
+}
+
+/** The real model keys, in the bridge's memory only (the extension hands them over). */
+export class Providers {
+  private readonly map = new Map<Provider, ProviderConfig>();
+  set(provider: Provider, config: ProviderConfig | undefined): void {
+    if (config) this.map.set(provider, config);
+    else this.map.delete(provider);
+  }
+  get(provider: Provider): ProviderConfig | undefined {
+    return this.map.get(provider);
+  }
+  configured(): Provider[] {
+    return [...this.map.keys()];
+  }
+  /** Every real key, so logs can redact them. */
+  secrets(): string[] {
+    return [...this.map.values()].map((c) => c.api_key).filter(Boolean);
+  }
+}
+
+export interface SandboxNetOptions {
+  socketPath: string;
+  label: string;
+  /** provider → the stub this session's sandbox holds. */
+  stubs: Partial<Record<Provider, string>>;
+  providers: Providers;
+  allowOut: string[];
+  denyOut: string[];
+  onPhase(report: PhaseReport): void;
+  log: BridgeLog;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+const DEFAULT_UPSTREAM: Record<Provider, string> = { anthropic: 'https://api.anthropic.com', openai: 'https://api.openai.com' };
+
+export class SandboxNet {
+  private readonly server: http.Server;
+  private readonly sockets = new Set<Duplex>();
+
+  constructor(private readonly o: SandboxNetOptions) {
+    this.server = http.createServer((req, res) => void this.request(req, res));
+    this.server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.connect(req, socket, head));
+    this.server.on('connection', (s: net.Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    this.server.on('clientError', (_err, socket) => socket.destroy());
+  }
+
+  listen(): Promise<void> {
+    rmSync(this.o.socketPath, { force: true });
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.o.socketPath, () => {
+        // The sandbox runs as another uid: connecting needs write permission on the socket.
+        chmodSync(this.o.socketPath, 0o666);
+        resolve();
+      });
+    });
+  }
+
+  close(): void {
+    this.server.close();
+    for (const s of this.sockets) s.destroy();
+    rmSync(this.o.socketPath, { force: true });
+  }
+
+  private async request(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    try {
+      if (url.startsWith('/')) {
+        if (url === PHASE_PATH && req.method === 'POST') return await this.phase(req, res);
+        const provider = (Object.keys(GATEWAY_ROUTES) as Provider[]).find((p) => url === GATEWAY_ROUTES[p] || url.startsWith(`${GATEWAY_ROUTES[p]}/`));
+        if (provider) return this.gateway(provider, url.slice(GATEWAY_ROUTES[provider].length) || '/', req, res);
+        return reply(res, 404, { error: `no route ${url} (the gateway serves ${Object.values(GATEWAY_ROUTES).join(', ')})` });
+      }
+      return await this.proxyHttp(url, req, res);
+    } catch (err) {
+      this.o.log.warn(`${this.o.label}: ${(err as Error).message}`);
+      if (!res.headersSent) reply(res, 502, { error: (err as Error).message });
+      else res.destroy();
+    }
+  }
+
+  private async phase(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const text = await readBody(req, 64 * 1024);
+    let parsed: ReturnType<typeof PhaseReport.safeParse>;
+    try {
+      parsed = PhaseReport.safeParse(JSON.parse(text));
+    } catch {
+      return reply(res, 400, { error: 'phase report is not JSON' });
+    }
+    if (!parsed.success) return reply(res, 400, { error: 'invalid phase report' });
+    this.o.onPhase(parsed.data);
+    reply(res, 204);
+  }
+
+  private gateway(provider: Provider, rest: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const stub = this.o.stubs[provider];
+    const config = this.o.providers.get(provider);
+    if (!config) {
+      const message = `Sandbox Agents has no ${provider === 'anthropic' ? 'Anthropic' : 'OpenAI'} key for this bridge: run "Sandbox Agents: Set Model Provider Key" in VS Code.`;
+      return providerError(res, provider, 401, message);
+    }
+    // Only this session's stub unlocks the key; the real key replaces it wherever it appears.
+    const headers: http.OutgoingHttpHeaders = {};
+    let presented = false;
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined || HOP_BY_HOP.has(name)) continue;
+      if ((name === 'x-api-key' || name === 'authorization' || name === 'api-key') && stub) {
+        const v = String(value);
+        if (v.includes(stub)) {
+          presented = true;
+          headers[name] = v.split(stub).join(config.api_key);
+          continue;
+        }
+        continue; // any other credential is dropped
+      }
+      headers[name] = value;
+    }
+    if (!presented) return providerError(res, provider, 401, 'the request did not carry this sandbox\'s key');
+    const base = new URL(config.base_url || DEFAULT_UPSTREAM[provider]);
+    const target = new URL(base.pathname.replace(/\/$/, '') + rest, base);
+    const client = target.protocol === 'https:' ? https : http;
+    const upstream = client.request(target, { method: req.method, headers: { ...headers, host: target.host } }, (up) => {
+      res.writeHead(up.statusCode ?? 502, filterHeaders(up.headers));
+      res.flushHeaders();
+      up.pipe(res);
+      up.on('error', () => res.destroy());
+    });
+    upstream.on('error', (err) => {
+      this.o.log.warn(`${this.o.label}: gateway → ${target.host}: ${err.message}`);
+      if (!res.headersSent) providerError(res, provider, 502, `the model gateway could not reach ${target.origin}: ${err.message}`);
+      else res.destroy();
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.pipe(upstream);
+  }
+
+  private async proxyHttp(url: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      return reply(res, 400, { error: 'malformed proxy request' });
+    }
+    if (target.protocol !== 'http:') return reply(res, 400, { error: `unsupported scheme ${target.protocol}` });
+    const port = Number(target.port || 80);
+    const blocked = await this.policy(target.hostname, port);
+    if (blocked) return blockedReply(res, blocked);
+    const headers: http.OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+    const upstream = http.request(target, { method: req.method, headers: { ...headers, host: target.host } }, (up) => {
+      res.writeHead(up.statusCode ?? 502, filterHeaders(up.headers));
+      up.pipe(res);
+    });
+    upstream.on('error', (err) => {
+      if (!res.headersSent) reply(res, 502, { error: `could not reach ${target.host}: ${err.message}` });
+      else res.destroy();
+    });
+    req.pipe(upstream);
+  }
+
+  private async connect(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(req.url ?? '');
+    if (!m) {
+      socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    const host = m[1];
+    const port = Number(m[2]);
+    const blocked = await this.policy(host, port).catch((e: Error) => e.message);
+    if (blocked) {
+      socket.end(`HTTP/1.1 403 Forbidden\r\nX-Vault-Blocked: egress-policy\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(blocked)}\r\n\r\n${blocked}`);
+      return;
+    }
+    const upstream = net.connect(port, host, () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length) upstream.write(head);
+      upstream.pipe(socket).pipe(upstream);
+    });
+    upstream.on('error', (err) => {
+      if (socket.writable) socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-length: ${Buffer.byteLength(err.message)}\r\n\r\n${err.message}`);
+    });
+    socket.on('close', () => upstream.destroy());
+  }
+
+  /** Why a destination is refused, or undefined when it may be reached. */
+  private async policy(host: string, port: number): Promise<string | undefined> {
+    const name = host.toLowerCase();
+    const allowed = this.o.allowOut.some((p) => hostMatches(name, p));
+    if (this.o.denyOut.some((p) => hostMatches(name, p))) return `egress to ${host} is denied by this agent's deny_out`;
+    if (this.o.allowOut.length > 0 && !allowed) return `egress to ${host} is not in this agent's allow_out`;
+    if (allowed) return undefined;
+    const addresses = net.isIP(name) ? [name] : (await lookup(name, { all: true }).catch(() => [])).map((a) => a.address);
+    if (addresses.length === 0) return `cannot resolve ${host}`;
+    const local = addresses.find(isLocalAddress);
+    if (local) return `egress to ${host}:${port} (${local}) is a loopback, private or link-local address; add it to the agent's allow_out to reach it`;
+    return undefined;
+  }
+}
+
+/** `example.com` matches itself; `*.example.com` matches its subdomains; `*` matches all. */
+export function hostMatches(host: string, pattern: string): boolean {
+  const p = pattern.trim().toLowerCase().replace(/:\d+$/, '');
+  if (!p) return false;
+  if (p === '*') return true;
+  if (p.startsWith('*.')) return host.endsWith(p.slice(1));
+  return host === p;
+}
+
+export function isLocalAddress(ip: string): boolean {
+  const v = ip.toLowerCase();
+  if (v === '::1' || v === '::' || v.startsWith('fe80:') || v.startsWith('fc') || v.startsWith('fd')) return true;
+  const mapped = v.startsWith('::ffff:') ? v.slice(7) : v;
+  const parts = mapped.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((n) => !Number.isInteger(n))) return false;
+  const [a, b] = parts;
+  return a === 0 || a === 10 || a === 127 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
+}
+
+function filterHeaders(h: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  return out;
+}
+
+function reply(res: http.ServerResponse, status: number, body?: unknown): void {
+  if (body === undefined) {
+    res.writeHead(status).end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+}
+
+function blockedReply(res: http.ServerResponse, why: string): void {
+  res.writeHead(403, { 'content-type': 'text/plain', 'x-vault-blocked': 'egress-policy', 'content-length': Buffer.byteLength(why) }).end(why);
+}
+
+/** An error in the provider's own shape, so the CLI shows the message. */
+function providerError(res: http.ServerResponse, provider: Provider, status: number, message: string): void {
+  const type = status === 401 ? 'authentication_error' : 'api_error';
+  reply(res, status, provider === 'anthropic' ? { type: 'error', error: { type, message } } : { error: { message, type, code: null } });
+}
+
+function readBody(req: http.IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        reject(new Error('body too large'));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
