@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { bootstrap } from './bootstrap.mjs';
 
 const TIERS = {
-  unit: () => [...find('protocol', /\.test\.ts$/), ...find('extension', /\.test\.ts$/), ...find('bridge', /\.test\.ts$/)],
+  unit: () => [...find('protocol', /\.test\.ts$/), ...find('extension', /\.test\.ts$/), ...find('bridge', /\.test\.ts$/), ...find('harness-containers', /\.test\.ts$/)],
   contract: () => [...find('test/fixtures', /\.test\.ts$/), ...find('test/contract', /\.test\.ts$/)],
   bridge: () => find('test/bridge', /\.test\.ts$/).filter((f) => !f.includes('/docker.')),
   docker: () => [...find('test/docker', /\.test\.ts$/), ...find('test/bridge', /^docker\..*\.test\.ts$/)],
