@@ -34,6 +34,8 @@ export interface CreateAgentArgs {
   branch?: string;
   /** Local agents: an absolute host folder mounted at /work/repo in the sandbox. */
   workspacePath?: string;
+  /** Local agents: `mount` (default) the folder itself, or a git `worktree` of it on a branch per session. */
+  workspaceMode?: 'mount' | 'worktree';
 }
 
 type Arg = TreeNode | AgentRef | undefined;
@@ -133,6 +135,7 @@ export class AgentCommands {
       repoUrl: given.repoUrl ?? '',
       branch: given.branch ?? '',
       workspacePath: given.workspacePath ?? '',
+      workspaceMode: given.workspaceMode ?? ('mount' as 'mount' | 'worktree'),
     };
     if (given.harness && !backend.harnesses.some((h) => h.id === given.harness)) {
       throw new InvalidInputError(`${backend.label} does not run the "${given.harness}" harness. Choose one of: ${backend.harnesses.map((h) => h.id).join(', ')}.`);
@@ -153,6 +156,7 @@ export class AgentCommands {
     if (state.workspacePath) {
       if (backend.kind !== 'local') throw new InvalidInputError('Only local agents can mount a folder of this machine.');
       body.workspace_path = state.workspacePath;
+      body.workspace_mode = state.workspaceMode;
     }
     const agent = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Creating agent ${body.name} on ${backend.label}…` },
@@ -176,7 +180,7 @@ export class AgentCommands {
 
   private async askAgent(
     backend: Backend,
-    s: { name: string; harness?: HarnessInfo; model: string; prompt: string; repoUrl: string; branch: string; workspacePath: string },
+    s: { name: string; harness?: HarnessInfo; model: string; prompt: string; repoUrl: string; branch: string; workspacePath: string; workspaceMode: 'mount' | 'worktree' },
   ): Promise<void> {
     const local = backend.kind === 'local';
     const total = local ? 7 : 6;
@@ -225,11 +229,15 @@ export class AgentCommands {
             if (!local) return repo;
             return async function workspace(input7: MultiStepInput, st7: typeof s) {
               const items = [
-                ...folders.map((f) => ({ label: `Mount ${f.name}`, description: f.uri.fsPath, detail: 'The agent works in this folder (read-write, at /work/repo)', path: f.uri.fsPath })),
-                { label: 'No folder', description: '', detail: 'An empty sandbox (clone a repository in the next step if you like)', path: '' },
+                ...folders.flatMap((f) => [
+                  { label: `Mount ${f.name}`, description: f.uri.fsPath, detail: 'The agent works in this folder (read-write, at /work/repo)', path: f.uri.fsPath, mode: 'mount' as const },
+                  { label: `Worktree of ${f.name}`, description: f.uri.fsPath, detail: 'A git worktree on a branch of its own per session: your checkout stays untouched', path: f.uri.fsPath, mode: 'worktree' as const },
+                ]),
+                { label: 'No folder', description: '', detail: 'An empty sandbox (clone a repository in the next step if you like)', path: '', mode: 'mount' as const },
               ];
-              const picked = await input7.pick({ title, step: 5, totalSteps: total, items, placeholder: 'Which folder does the agent work in?', activeItem: items.find((i) => i.path === st7.workspacePath) });
+              const picked = await input7.pick({ title, step: 5, totalSteps: total, items, placeholder: 'Which folder does the agent work in?', activeItem: items.find((i) => i.path === st7.workspacePath && i.mode === st7.workspaceMode) });
               st7.workspacePath = picked.path;
+              st7.workspaceMode = picked.mode;
               return repo;
             };
           };

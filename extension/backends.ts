@@ -27,6 +27,8 @@ export interface Backend {
   readonly secrets: readonly string[];
   /** Makes the backend usable (the local bridge starts here, on first use); throws why not. */
   ready(signal?: AbortSignal): Promise<void>;
+  /** Local: the full log of the last image build for a harness. */
+  buildLog?(harness: string): Promise<string | undefined>;
 }
 
 export class BackendRegistry extends Disposable {

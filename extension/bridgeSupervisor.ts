@@ -21,6 +21,8 @@ export interface BridgeSettings {
   stateBase: string;
   dockerHost?: string;
   image?: string;
+  /** Build arg BASE of the harness images. */
+  baseImage?: string;
 }
 
 export interface BridgeConnection {
@@ -87,6 +89,28 @@ export class BridgeSupervisor {
     return getJson<BridgeStatus>(c, '/bridge/v1/status');
   }
 
+  /** Gives the bridge a model provider's URL and key (memory only), or removes it. */
+  async setProvider(provider: string, key: { base_url: string; api_key: string } | undefined): Promise<void> {
+    const c = await this.ensure();
+    const res = await fetch(`${c.url}/bridge/v1/providers/${encodeURIComponent(provider)}`, {
+      method: key ? 'PUT' : 'DELETE',
+      headers: { authorization: `Bearer ${c.masterKey}`, 'content-type': 'application/json' },
+      body: key ? JSON.stringify(key) : undefined,
+      signal: AbortSignal.timeout(10_000),
+    });
+    await res.text();
+    if (!res.ok) throw new BridgeUnavailableError(`the bridge answered ${res.status} when given the ${provider} key`);
+  }
+
+  /** The full log of the bridge's last image build for a harness, if it made one. */
+  async buildLog(harness: string): Promise<string | undefined> {
+    const c = await this.ensure();
+    const res = await fetch(`${c.url}/bridge/v1/builds/${encodeURIComponent(harness)}/log`, { headers: { authorization: `Bearer ${c.masterKey}` }, signal: AbortSignal.timeout(10_000) });
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw new BridgeUnavailableError(`the bridge answered ${res.status} to the build log request`);
+    return ((await res.json()) as { log: string }).log;
+  }
+
   private async findOrStart(signal?: AbortSignal): Promise<BridgeConnection> {
     const found = await this.find();
     if (found) return found;
@@ -116,6 +140,7 @@ export class BridgeSupervisor {
     const args = [this.bridgeScript, 'serve', '--port', '0', '--state-dir', this.stateDir, '--runtime', this.settings.runtime];
     if (this.settings.dockerHost) args.push('--docker-host', this.settings.dockerHost);
     if (this.settings.image) args.push('--image', this.settings.image);
+    if (this.settings.baseImage) args.push('--base-image', this.settings.baseImage);
     this.log.info(`starting the bridge: ${this.settings.runtime} runtime, state ${this.stateDir}`);
     const env: NodeJS.ProcessEnv = { ...process.env, ELECTRON_RUN_AS_NODE: '1' };
     delete env.SANDBOX_AGENTS_MASTER_KEY;

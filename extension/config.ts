@@ -12,6 +12,7 @@ export interface Settings {
   'local.runtime': 'docker' | 'host';
   'local.dockerHost': string;
   'local.shellImage': string;
+  'local.baseImage': string;
   'local.stateDir': string;
   'terminal.renderer': 'webview' | 'integrated';
 }
@@ -25,6 +26,7 @@ const defaults: Settings = {
   'local.runtime': 'docker',
   'local.dockerHost': '',
   'local.shellImage': '',
+  'local.baseImage': '',
   'local.stateDir': '',
   'terminal.renderer': 'webview',
 };

@@ -19,6 +19,7 @@ import { tagged } from './logger';
 import { Secrets } from './secrets';
 import { SessionManager } from './sessionManager';
 import { SignInFlow } from './signIn';
+import { setModelProviderKey } from './providerKeys';
 
 /** What `activate` returns: for integrations and the extension-host tests. */
 export interface SandboxAgentsApi {
@@ -38,7 +39,7 @@ class Extension extends Disposable {
     const channel = this.register(vscode.window.createOutputChannel('Sandbox Agents', { log: true }));
     const log: Logger = channel;
     const secrets = this.register(new Secrets(context.secrets));
-    const local = this.register(new LocalBackend(context.asAbsolutePath('dist/bridge.js'), tagged(log, 'bridge')));
+    const local = this.register(new LocalBackend(context.asAbsolutePath('dist/bridge.js'), tagged(log, 'bridge'), secrets));
     const backends = this.register(new BackendRegistry(secrets, tagged(log, 'backends'), local));
     const notifier = this.register(new Notifier(log, () => backends.allSecrets()));
     const sessions = this.register(new SessionManager(tagged(log, 'sessions')));
@@ -60,6 +61,13 @@ class Extension extends Disposable {
     const command = (id: string, failure: string, fn: (...args: any[]) => unknown) => this.register(registerCommand(notifier, `sandboxAgents.${id}`, failure, fn));
     command('signIn', 'Sign in failed', (args) => signIn.signIn(args));
     command('signOut', 'Sign out failed', () => signIn.signOut());
+    command('setModelProviderKey', 'Could not set the key', async () => {
+      const provider = await setModelProviderKey(secrets);
+      if (!provider) return;
+      // A running bridge gets it now; one started later gets it on start.
+      if (local.supervisor.connection) await local.ready();
+      notifier.show('info', `The ${provider === 'anthropic' ? 'Anthropic' : 'OpenAI'} key is set for local sandboxes (they see only a stub).`);
+    });
     command('createAgent', 'Could not create the agent', (arg) => agents.createAgent(arg));
     command('deleteAgent', 'Could not delete the agent', (arg) => agents.deleteAgent(arg));
     command('startSession', 'Could not start a session', (arg) => agents.startSession(arg));

@@ -11,6 +11,8 @@ import { affects, setting, updateSetting } from './config';
 import { Disposable } from './disposable';
 import type { Logger } from './logger';
 import type { PlatformClient } from './platformClient';
+import { PROVIDERS, readProviderKeys } from './providerKeys';
+import type { Secrets } from './secrets';
 
 const STATUS_TTL_MS = 30_000;
 export const INSTALL_DOCKER_URL = 'https://docs.docker.com/engine/install/';
@@ -21,6 +23,7 @@ function bridgeSettings(): BridgeSettings {
     stateBase: setting('local.stateDir') || defaultStateBase(),
     dockerHost: setting('local.dockerHost') || undefined,
     image: setting('local.shellImage') || undefined,
+    baseImage: setting('local.baseImage') || undefined,
   };
 }
 
@@ -35,11 +38,16 @@ export class LocalBackend extends Disposable implements Backend {
   readonly onDidChange = this.changed.event;
   private lastStatus: { at: number; status: BridgeStatus } | undefined;
 
+  /** The bridge (by pid) that has the current provider keys. */
+  private keysPushedTo: number | undefined;
+
   constructor(
     bridgeScript: string,
     private readonly log: Logger,
+    private readonly secretStore?: Secrets,
   ) {
     super();
+    if (secretStore) this.register(secretStore.onDidChange(() => (this.keysPushedTo = undefined)));
     this.supervisor = new BridgeSupervisor(bridgeScript, bridgeSettings(), log);
     this.item.name = 'Sandbox Agents: Local';
     this.item.command = 'sandboxAgents.localActions';
@@ -47,7 +55,7 @@ export class LocalBackend extends Disposable implements Backend {
     this.item.show();
     this.register(
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (!affects(e, 'local.runtime', 'local.dockerHost', 'local.shellImage', 'local.stateDir')) return;
+        if (!affects(e, 'local.runtime', 'local.dockerHost', 'local.shellImage', 'local.baseImage', 'local.stateDir')) return;
         this.supervisor.configure(bridgeSettings());
         this.lastStatus = undefined;
         this.render(undefined);
@@ -71,6 +79,19 @@ export class LocalBackend extends Disposable implements Backend {
     return c ? [c.masterKey] : [];
   }
 
+  /** Hands the model provider keys to the bridge (memory only); a restarted bridge gets them again. */
+  private async pushProviderKeys(pid: number): Promise<void> {
+    if (!this.secretStore) return;
+    const keys = await readProviderKeys(this.secretStore);
+    for (const p of PROVIDERS) await this.supervisor.setProvider(p, keys[p]);
+    this.keysPushedTo = pid;
+    this.log.info(`model provider keys handed to the bridge: ${PROVIDERS.filter((p) => keys[p]).join(', ') || 'none'}`);
+  }
+
+  buildLog(harness: string): Promise<string | undefined> {
+    return this.supervisor.buildLog(harness);
+  }
+
   /** Forgets the cached runtime status (Refresh, Retry). */
   invalidate(): void {
     this.lastStatus = undefined;
@@ -80,6 +101,7 @@ export class LocalBackend extends Disposable implements Backend {
     try {
       // Always verified (one request): a bridge that died is started again here.
       const conn = await this.supervisor.ensure(signal);
+      if (this.keysPushedTo !== conn.pid) await this.pushProviderKeys(conn.pid);
       const cached = this.lastStatus;
       if (cached && cached.status.pid === conn.pid && cached.status.available && Date.now() - cached.at < STATUS_TTL_MS) return;
       const status = await this.supervisor.status();

@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import { Disposable } from './disposable';
 
-type SecretKey = `platform.masterKey:${string}`;
+type SecretKey = `platform.masterKey:${string}` | `provider:${string}`;
 
 export class Secrets extends Disposable {
   private readonly changed = this.register(new vscode.EventEmitter<void>());
@@ -30,5 +30,18 @@ export class Secrets extends Disposable {
 
   async deletePlatformKey(baseUrl: string): Promise<void> {
     await this.storage.delete(this.key(`platform.masterKey:${baseUrl}`));
+  }
+
+  /** A model provider's `{base_url, api_key}` as JSON (local sandboxes' model gateway). */
+  getProviderKey(provider: string): Thenable<string | undefined> {
+    return this.storage.get(this.key(`provider:${provider}`));
+  }
+
+  async setProviderKey(provider: string, json: string): Promise<void> {
+    await this.storage.store(this.key(`provider:${provider}`), json);
+  }
+
+  async deleteProviderKey(provider: string): Promise<void> {
+    await this.storage.delete(this.key(`provider:${provider}`));
   }
 }

@@ -76,7 +76,9 @@ export class SessionManager extends Disposable {
           if (session.status !== 'ready') {
             const failed = session;
             const reason = failed.failure_reason || `the session ended as ${failed.status}`;
+            const buildFailed = backend.kind === 'local' && /image/i.test(reason) && failed.phase === 'creating_sandbox';
             throw new ActionableError(`${name} failed to start: ${reason}`, [
+              ...(buildFailed && backend.buildLog ? [{ title: 'Show Build Log', run: () => this.showBuildLog(backend, agent.harness_id) }] : []),
               this.detailsAction(backend, failed),
               { title: 'Retry', run: () => vscode.commands.executeCommand('sandboxAgents.startSession', { backendId: backend.id, agentId: agent.id }) },
             ]);
@@ -101,6 +103,16 @@ export class SessionManager extends Disposable {
         }
       },
     );
+  }
+
+  private async showBuildLog(backend: Backend, harness: string): Promise<void> {
+    const log = await backend.buildLog?.(harness);
+    if (log === undefined) {
+      void vscode.window.showInformationMessage(`${backend.label} has no build log for ${harness} (the bridge restarted since the build).`);
+      return;
+    }
+    const doc = await vscode.workspace.openTextDocument({ content: log, language: 'log' });
+    await vscode.window.showTextDocument(doc, { preview: true });
   }
 
   async stop(backend: Backend, session: Pick<Session, 'id'> & Partial<Session>): Promise<void> {
