@@ -9,7 +9,7 @@ export { LOCAL_HARNESSES } from '../protocol/harnesses';
 import type { PhaseReport } from '../protocol/sandbox';
 import type { BridgeLog } from './log';
 import { DEFAULT_RESOURCES, type Runtime, type SandboxProcess, type SandboxSpec } from './runtimes/runtime';
-import { checkIngressSocket, layout, makeStubs, prepareSandbox } from './sandboxSetup';
+import { checkIngressSocket, layout, makeStubs, prepareSandbox, workspaceMode } from './sandboxSetup';
 import { Providers, SandboxNet } from './sandboxNet';
 import type { StateStore, StoredAgent, StoredSession } from './stateStore';
 import { TerminalHub } from './terminal';
@@ -146,7 +146,8 @@ export class SessionService {
           pids: res.pids ?? DEFAULT_RESOURCES.pids,
         },
       };
-      const viaInit = !(agent.harness_id === 'shell' && this.opts.directShell);
+      // A direct shell cannot prepare a worktree or a clone: those always go through init.
+      const viaInit = !(agent.harness_id === 'shell' && this.opts.directShell && ['mount', 'none'].includes(workspaceMode(agent)));
       let spec = base;
       if (viaInit) {
         if (this.runtime.prepareImage) {

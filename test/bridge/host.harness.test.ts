@@ -4,8 +4,10 @@
  * model gateway — the sandbox holds a stub key, the fake sees the real one.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FAKE_ANSWER_MARKER, startFakeAnthropic, type FakeAnthropic } from '../fixtures/fakeAnthropic';
@@ -128,5 +130,60 @@ describe('harness sessions on the host runtime (init, gateway, seeded CLI)', { t
     const text = await res.text();
     assert.deepEqual((JSON.parse(text) as { configured: string[] }).configured, ['openai']);
     assert.ok(!text.includes('sk-openai-real'));
+  });
+});
+
+describe('workspace modes on the host runtime', { timeout: 120_000 }, () => {
+  let bridge: RunningBridge;
+  let repo: string;
+
+  before(async () => {
+    repo = mkdtempSync(join(tmpdir(), 'sa-repo-'));
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' } });
+    git('init', '-q', '-b', 'main');
+    writeFileSync(join(repo, 'README.md'), 'hello\n');
+    git('add', 'README.md');
+    git('commit', '-qm', 'init');
+    bridge = await startBridge({ runtime: 'host' });
+  });
+
+  after(async () => {
+    for (const s of await bridge.client.listSessions({ limit: 100 }).catch(() => [])) {
+      if (s.status === 'ready' || s.status === 'creating') await bridge.client.deleteSession(s.id).catch(() => undefined);
+    }
+    await bridge.stop();
+    removeStateDir(bridge.stateDir);
+    rmSync(repo, { recursive: true, force: true });
+  });
+
+  it('worktree: what the agent writes and commits lands on the session branch, not in the checkout', async () => {
+    const agent = await bridge.client.createAgent({ name: 'wt', model: 'none', harness_id: 'shell', workspace_path: repo, workspace_mode: 'worktree' });
+    const created = await bridge.client.createSession(agent.id, {});
+    const session = await settle(bridge.client, created.id);
+    assert.equal(session.status, 'ready', session.failure_reason ?? '');
+    const tty = await attach(bridge, session);
+    try {
+      tty.type('git config user.email a@b; git config user.name agent; echo from-agent > agent.txt && git add agent.txt && git commit -qm agent && echo "done-$((6*7))"\r');
+      await tty.waitFor('done-42', 30_000);
+    } finally {
+      await tty.close();
+    }
+    const branch = `sandbox-agents/${session.id.slice(0, 8)}`;
+    assert.ok(!existsSync(join(repo, 'agent.txt')), 'the checkout is untouched');
+    assert.equal(execFileSync('git', ['show', `${branch}:agent.txt`], { cwd: repo }).toString(), 'from-agent\n');
+    assert.equal(execFileSync('git', ['rev-parse', '--abbrev-ref', 'HEAD'], { cwd: repo }).toString().trim(), 'main');
+    await bridge.client.deleteSession(session.id);
+  });
+
+  it('worktree of a folder that is not a git repository fails with a precise reason', async () => {
+    const plain = mkdtempSync(join(tmpdir(), 'sa-plain-'));
+    try {
+      const agent = await bridge.client.createAgent({ name: 'wt-bad', model: 'none', harness_id: 'shell', workspace_path: plain, workspace_mode: 'worktree' });
+      const session = await settle(bridge.client, (await bridge.client.createSession(agent.id, {})).id);
+      assert.equal(session.status, 'failed');
+      assert.match(session.failure_reason ?? '', /needs a git repository/);
+    } finally {
+      rmSync(plain, { recursive: true, force: true });
+    }
   });
 });
