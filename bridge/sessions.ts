@@ -158,7 +158,10 @@ export class SessionService {
             image: await this.runtime.prepareImage(harness, {
               signal: abort.signal,
               onProgress: (line) => {
-                if (current()) this.phase(session, 'creating_sandbox', `building the ${harness} image: ${line}`);
+                if (!current()) return;
+                // Many lines a second: the state file follows lazily.
+                session.phase_detail = `building the ${harness} image: ${line.length > 160 ? `${line.slice(0, 159)}…` : line}`;
+                this.store.changedSoon();
               },
             }),
           };
