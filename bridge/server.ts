@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { API_PREFIX } from '../protocol/platform';
+import { TTY_FLOW_ACCEPTED, TTY_FLOW_HEADER, TTY_FLOW_QUERY } from '../protocol/terminal';
 import type { Api } from './api';
 import type { BridgeLog } from './log';
 import { HttpError, type SessionService } from './sessions';
@@ -57,6 +58,10 @@ export class BridgeServer {
     this.http.on('clientError', (_err, socket) => socket.destroy());
     this.http.requestTimeout = 60_000;
     this.http.headersTimeout = 20_000;
+    // A /tty client that asks for flow control by acknowledgement (`?flow=1`) is told it has it.
+    this.wss.on('headers', (headers, req) => {
+      if (wantsFlow(req)) headers.push(`${TTY_FLOW_HEADER}: ${TTY_FLOW_ACCEPTED}`);
+    });
   }
 
   listen(port: number): Promise<string> {
@@ -155,7 +160,7 @@ export class BridgeServer {
           }
         }
       });
-      hub.attach(ws);
+      hub.attach(ws, { flow: wantsFlow(req) });
       this.log.debug(`tty client attached to ${session.id} (${hub.clientCount} attached)`);
     });
   }
@@ -184,6 +189,10 @@ export class BridgeServer {
     for (const s of this.sockets) s.destroy();
     await closed;
   }
+}
+
+function wantsFlow(req: http.IncomingMessage): boolean {
+  return parseTarget(req.url)?.searchParams.get(TTY_FLOW_QUERY) === '1';
 }
 
 /** The request target as a URL, or undefined when it is malformed (never a throw). */

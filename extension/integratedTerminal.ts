@@ -42,6 +42,7 @@ export function createSessionPty(backend: Backend, sessionId: string, log: Logge
   });
   conn.onData((bytes) => {
     write.fire(decoder.decode(bytes, { stream: true }));
+    // A Pseudoterminal never says when VS Code has rendered a write: handed over counts as consumed.
     conn.ack(bytes.length);
   });
   conn.onState((s) => {

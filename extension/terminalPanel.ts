@@ -2,8 +2,8 @@
  * Terminal tabs: an editor-area WebviewPanel per TUI session running xterm.js, attached to the
  * session's `/tty` through a TtyConnection in the extension host (browsers cannot set WebSocket
  * headers, so the socket never lives in the webview). Output is batched per frame; the webview's
- * acks drive the connection's watermark flow control. Tabs are restored after a reload by the
- * panel serializer and reattach by themselves. Closing a tab only detaches.
+ * acks (xterm has parsed the bytes) drive the connection's flow control. Tabs are restored after a
+ * reload by the panel serializer and reattach by themselves. Closing a tab only detaches.
  */
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
@@ -19,6 +19,8 @@ import { TtyConnection } from './ttyConnection';
 
 export const TERMINAL_VIEW_TYPE = 'sandboxAgents.terminal';
 const FRAME_MS = 8;
+/** One `output` message carries at most this: xterm acks per message, so acks follow its parsing closely. */
+const POST_BYTES = 64 * 1024;
 
 /** What a restored tab needs to find its session again. */
 export interface TerminalTabState {
@@ -46,6 +48,8 @@ export function appearance(): TerminalAppearance {
 class TerminalTab extends Disposable {
   private readonly conn: TtyConnection;
   private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private lastPost = 0;
   private flushTimer: NodeJS.Timeout | undefined;
   private ready = false;
 
@@ -95,15 +99,44 @@ class TerminalTab extends Disposable {
     if (this.ready) void this.panel.webview.postMessage(msg);
   }
 
-  /** Output is batched per frame: one postMessage per ~8 ms however many socket frames arrived. */
+  /**
+   * Output is batched per frame: what arrives within ~8 ms of the last post waits for the next one,
+   * however many socket frames it came in; output after a quiet spell (an echo) is posted at once.
+   */
   private output(bytes: Buffer): void {
     this.pending.push(bytes);
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = undefined;
-      const data = Buffer.concat(this.pending.splice(0));
-      if (this.ready) this.post({ type: 'output', data: new Uint8Array(data.buffer, data.byteOffset, data.length) });
-      else this.conn.ack(data.length);
-    }, FRAME_MS);
+    this.pendingBytes += bytes.length;
+    if (this.flushTimer) return;
+    const wait = this.lastPost + FRAME_MS - Date.now();
+    if (wait <= 0) this.flush();
+    else this.flushTimer = setTimeout(() => this.flush(), wait);
+  }
+
+  private flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.lastPost = Date.now();
+    const chunks = this.pending.splice(0);
+    let left = this.pendingBytes;
+    this.pendingBytes = 0;
+    if (left === 0) return;
+    if (!this.ready) return this.conn.ack(left);
+    // Each message gets an ArrayBuffer of its own (a view would carry its whole underlying buffer along).
+    let part = new Uint8Array(Math.min(POST_BYTES, left));
+    let at = 0;
+    for (const chunk of chunks) {
+      for (let from = 0; from < chunk.length; ) {
+        const n = Math.min(part.length - at, chunk.length - from);
+        part.set(chunk.subarray(from, from + n), at);
+        at += n;
+        from += n;
+        if (at < part.length) continue;
+        this.post({ type: 'output', data: part });
+        left -= part.length;
+        if (left > 0) part = new Uint8Array(Math.min(POST_BYTES, left));
+        at = 0;
+      }
+    }
   }
 
   private fromWebview(raw: unknown): void {

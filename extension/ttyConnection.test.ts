@@ -4,7 +4,7 @@ import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { Session } from '../protocol/platform';
-import type { TtyState } from '../protocol/terminal';
+import { TTY_FLOW_HEADER, type TtyState } from '../protocol/terminal';
 import { PlatformError, PlatformUnreachableError } from './errors';
 import type { Logger } from './logger';
 import { PlatformClient } from './platformClient';
@@ -50,13 +50,14 @@ interface ServerSocket {
 /**
  * A scripted platform on loopback: `GET /sessions/ses_1` (master key required) answers `session`,
  * and the `/tty` upgrade requires the tty token in BOTH the Authorization header and `?token=`.
+ * Like the real platform it knows nothing of ack flow control, unless `ctl.acceptFlow` (as the bridge).
  */
 async function fakePlatform() {
   const session: Session = { id: SID, status: 'ready', tty_url: TTY_PATH, tty_token: TOKEN, supports_tui: true };
-  const upgrades: { path: string; header?: string; query: string | null }[] = [];
+  const upgrades: { path: string; header?: string; query: string | null; flow: string | null }[] = [];
   const sockets: ServerSocket[] = [];
   const tcp = new Set<Socket>();
-  const ctl = { refuseWith: undefined as number | undefined, onSocket: (_s: ServerSocket) => {} };
+  const ctl = { refuseWith: undefined as number | undefined, acceptFlow: false, onSocket: (_s: ServerSocket) => {} };
 
   const server = http.createServer((req, res) => {
     const send = (status: number, body: unknown) => {
@@ -68,13 +69,16 @@ async function fakePlatform() {
     send(404, { error: 'not found' });
   });
   const wss = new WebSocketServer({ noServer: true });
+  wss.on('headers', (headers) => {
+    if (ctl.acceptFlow) headers.push(`${TTY_FLOW_HEADER}: ack`);
+  });
   server.on('connection', (s) => {
     tcp.add(s);
     s.on('close', () => tcp.delete(s));
   });
   server.on('upgrade', (req, socket: Socket, head) => {
     const url = new URL(req.url!, 'http://fake');
-    upgrades.push({ path: url.pathname, header: req.headers.authorization, query: url.searchParams.get('token') });
+    upgrades.push({ path: url.pathname, header: req.headers.authorization, query: url.searchParams.get('token'), flow: url.searchParams.get('flow') });
     const authorized = req.headers.authorization === `Bearer ${TOKEN}` && url.searchParams.get('token') === TOKEN;
     const status = ctl.refuseWith ?? (url.pathname !== TTY_PATH ? 404 : authorized ? undefined : 401);
     if (status) {
@@ -195,7 +199,7 @@ describe('TtyConnection against a scripted ws server', () => {
       await conn.connect();
       assert.equal(conn.state.kind, 'open');
       assert.deepEqual(w.kinds(), 'connecting → open');
-      assert.deepEqual(p.upgrades, [{ path: TTY_PATH, header: `Bearer ${TOKEN}`, query: TOKEN }]);
+      assert.deepEqual(p.upgrades, [{ path: TTY_PATH, header: `Bearer ${TOKEN}`, query: TOKEN, flow: '1' }]);
       const s = p.sockets[0];
       await until(() => s.frames.length >= 1, 'the resize frame');
       assert.deepEqual(s.frames[0].binary, false, 'resize is a text frame');
@@ -560,6 +564,116 @@ describe('TtyConnection against a scripted ws server', () => {
       assert.equal(conn.readingPaused, false);
       assert.equal(conn.state.kind, 'open');
       assert.equal(p.sockets.length, 1, 'no reconnect while paused');
+    } finally {
+      conn.dispose();
+      await p.close();
+    }
+  });
+
+  it('flow control with a server that does not offer acks (the platform): reading pauses at 256 KiB by default, and no ack is ever sent', async () => {
+    const p = await fakePlatform();
+    const total = 1024 * 1024;
+    const chunk = Buffer.alloc(16 * 1024, 0x79);
+    p.ctl.onSocket = (s) => {
+      for (let sent = 0; sent < total; sent += chunk.length) s.ws.send(chunk, { binary: true });
+    };
+    const conn = new TtyConnection(p.options());
+    let received = 0;
+    conn.onData((b) => void (received += b.length));
+    try {
+      await conn.connect();
+      assert.equal(p.upgrades[0].flow, '1', 'every URL asks for ack flow control');
+      assert.equal(conn.flowControl, 'pause', 'the server did not answer that it acks');
+      await until(() => conn.readingPaused, () => `reading paused (received ${received})`);
+      assert.ok(received <= 256 * 1024 + chunk.length, `paused after ${received} bytes`);
+      // The consumer acknowledges everything, in small and large pieces: reading resumes.
+      let acked = 0;
+      while (acked < total) {
+        await until(() => received > acked, () => `more output (received ${received}, acked ${acked})`);
+        const n = received - acked;
+        conn.ack(Math.min(n, 1000));
+        if (n > 1000) conn.ack(n - 1000);
+        acked += n;
+      }
+      assert.equal(conn.unacked, 0);
+      assert.equal(conn.readingPaused, false);
+      // Acks are coalesced for a few ms at most: give a stray one time to show up on the wire.
+      await new Promise((r) => setTimeout(r, 100));
+      const text = p.sockets[0].frames.filter((f) => !f.binary).map((f) => json(f) as { type: string });
+      assert.deepEqual(text.map((m) => m.type), ['resize'], 'only the size went as text: an ack would be input to this server');
+      assert.equal(p.sockets.length, 1);
+    } finally {
+      conn.dispose();
+      await p.close();
+    }
+  });
+
+  it('flow control with a server that offers acks (the bridge): consumed bytes go to it as coalesced ack frames, and reading never pauses', async () => {
+    const p = await fakePlatform();
+    p.ctl.acceptFlow = true;
+    const total = 1024 * 1024;
+    const chunk = Buffer.alloc(16 * 1024, 0x79);
+    p.ctl.onSocket = (s) => {
+      for (let sent = 0; sent < total; sent += chunk.length) s.ws.send(chunk, { binary: true });
+    };
+    const conn = new TtyConnection(p.options());
+    let received = 0;
+    let everPaused = false;
+    conn.onData((b) => {
+      received += b.length;
+      everPaused ||= conn.readingPaused;
+    });
+    try {
+      await conn.connect();
+      assert.equal(conn.flowControl, 'ack');
+      // Nothing acknowledged, far past the high-water mark: the server bounds what it sends, not us.
+      await until(() => received === total, () => `all ${total} bytes (got ${received})`);
+      assert.equal(everPaused, false, 'reading never paused');
+      const s = p.sockets[0];
+      const ackFrames = () => s.frames.filter((f) => !f.binary && (json(f) as { type: string }).type === 'ack');
+      const ackedOnWire = () => ackFrames().reduce((n, f) => n + (json(f) as { bytes: number }).bytes, 0);
+      assert.equal(ackFrames().length, 0, 'nothing consumed, nothing acknowledged');
+
+      // Small acks are coalesced into one frame.
+      conn.ack(100);
+      conn.ack(200);
+      await until(() => ackedOnWire() === 300, () => `300 bytes acknowledged on the wire (got ${ackedOnWire()})`);
+      assert.equal(ackFrames().length, 1);
+      assert.equal(ackFrames()[0].data.toString('utf8'), '{"type":"ack","bytes":300}');
+      // The rest, in pieces: every consumed byte is acknowledged exactly once.
+      for (let left = total - 300; left > 0; left -= 48 * 1024) conn.ack(Math.min(left, 48 * 1024));
+      await until(() => ackedOnWire() === total, () => `${total} bytes acknowledged on the wire (got ${ackedOnWire()})`);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(ackedOnWire(), total);
+      assert.equal(conn.unacked, 0);
+      assert.ok(ackFrames().every((f) => /^\{"type":"ack","bytes":\d+\}$/.test(f.data.toString('utf8'))));
+    } finally {
+      conn.dispose();
+      await p.close();
+    }
+  });
+
+  it('after a reconnect, output of the old socket is acknowledged to no one: the new server hears only of its own', async () => {
+    const p = await fakePlatform();
+    p.ctl.acceptFlow = true;
+    p.ctl.onSocket = (s) => s.ws.send(Buffer.alloc(p.sockets.length === 1 ? 100_000 : 30_000, 0x61), { binary: true });
+    const conn = new TtyConnection(p.options());
+    const w = watch(conn);
+    try {
+      await conn.connect();
+      await until(() => conn.unacked === 100_000, 'the first socket\'s output');
+      p.sockets[0].ws.terminate();
+      await w.reach('open', (await w.reach('reconnecting')) + 1);
+      await until(() => conn.unacked === 130_000, 'the second socket\'s output');
+      // The consumer catches up, in the order output was delivered.
+      conn.ack(60_000);
+      conn.ack(70_000);
+      const ackedOnWire = (s: ServerSocket) => s.frames.filter((f) => !f.binary && (json(f) as { type: string }).type === 'ack').reduce((n, f) => n + (json(f) as { bytes: number }).bytes, 0);
+      await until(() => ackedOnWire(p.sockets[1]) === 30_000, () => `30000 bytes acknowledged to the new socket (got ${ackedOnWire(p.sockets[1])})`);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(ackedOnWire(p.sockets[1]), 30_000);
+      assert.equal(ackedOnWire(p.sockets[0]), 0);
+      assert.equal(conn.unacked, 0);
     } finally {
       conn.dispose();
       await p.close();

@@ -7,14 +7,17 @@
  * `pingIntervalMs` (a missing pong means a dead socket) and a wall-clock check (a jump means the
  * machine slept). A lost socket is reattached with backoff after checking the session is still
  * `ready`; a session that ended, a rejected key or token, or an unusable URL stops it for good (until
- * `reconnectNow()`). Output is flow-controlled by the consumer's `ack`s.
+ * `reconnectNow()`). Output is flow-controlled by the consumer's `ack`s: every URL asks for flow control
+ * by acknowledgement (`?flow=1`, protocol/terminal.ts); a server that accepts it (the bridge) is sent
+ * the acks and keeps the output in flight bounded itself, and the socket is never paused. With any
+ * other server (the platform), reading pauses above a high-water mark of unacknowledged bytes.
  *
  * No `vscode` import: plain Node, tested against a real `ws` server. Never logs the token or a URL
  * carrying it (only paths).
  */
 import WebSocket from 'ws';
 import { TERMINAL_STATUSES, type Session } from '../protocol/platform';
-import type { TtyState } from '../protocol/terminal';
+import { TTY_FLOW_ACCEPTED, TTY_FLOW_HEADER, TTY_FLOW_QUERY, ttyAckFrame, type TtyState } from '../protocol/terminal';
 import { PlatformError, redact, toUserMessage } from './errors';
 import type { Logger } from './logger';
 
@@ -28,6 +31,9 @@ const CLOCK_JUMP_SLACK_MS = 10_000;
 const STABLE_CONNECTION_MS = 10_000;
 /** Close codes of a deliberate close by the server: check the session at once (it may have ended). */
 const NORMAL_CLOSE_CODES = new Set([1000, 1001, 1005]);
+/** Acks to the server are coalesced: sent at once from this many bytes, else after ACK_DELAY_MS. */
+const ACK_BATCH_BYTES = 16 * 1024;
+const ACK_DELAY_MS = 5;
 
 // ---------------------------------------------------------------------------------------------
 // URL resolution
@@ -129,9 +135,9 @@ export interface TtyConnectionOptions {
   now?: () => number;
   /** Period of the wall-clock check. Default 2 s. */
   clockTickMs?: number;
-  /** Reading pauses when this many delivered bytes are unacknowledged. Default 1 MB. */
+  /** Without ack flow control: reading pauses when this many delivered bytes are unacknowledged. Default 256 KiB. */
   highWaterBytes?: number;
-  /** …and resumes when unacknowledged bytes fall to this. Default 250 kB. */
+  /** …and resumes when unacknowledged bytes fall to this. Default 64 KiB. */
   lowWaterBytes?: number;
   /** The terminal's size, sent right after every open. Without one no size is sent until `resize()`. */
   initialSize?: { cols: number; rows: number };
@@ -174,6 +180,13 @@ export class TtyConnection {
   private lastTick = 0;
 
   private unackedBytes = 0;
+  /** Of those, the bytes delivered on the current socket; the rest came earlier and are acked first. */
+  private socketUnacked = 0;
+  /** The current socket's server accepted acks (`x-sandbox-agents-flow: ack`). */
+  private ackMode = false;
+  /** Acknowledged bytes not yet sent to the server (coalesced). */
+  private ackPending = 0;
+  private ackTimer: NodeJS.Timeout | undefined;
   private paused = false;
 
   constructor(options: TtyConnectionOptions) {
@@ -188,8 +201,8 @@ export class TtyConnection {
       backoff: options.backoff ?? { minMs: 250, maxMs: 15_000 },
       now: options.now ?? Date.now,
       clockTickMs: options.clockTickMs ?? 2_000,
-      highWaterBytes: options.highWaterBytes ?? 1_000_000,
-      lowWaterBytes: options.lowWaterBytes ?? 250_000,
+      highWaterBytes: options.highWaterBytes ?? 256 * 1024,
+      lowWaterBytes: options.lowWaterBytes ?? 64 * 1024,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 15_000,
       random: options.random ?? Math.random,
     };
@@ -208,6 +221,11 @@ export class TtyConnection {
   /** True while reading from the socket is paused for flow control. */
   get readingPaused(): boolean {
     return this.paused;
+  }
+
+  /** How output is flow-controlled on the current socket: acks sent to the server, or paused reads. */
+  get flowControl(): 'ack' | 'pause' {
+    return this.ackMode ? 'ack' : 'pause';
   }
 
   onState(listener: (state: TtyState) => void): { dispose(): void } {
@@ -254,11 +272,22 @@ export class TtyConnection {
     if (ws && ws.readyState === WebSocket.OPEN && this.current.kind === 'open') this.sendSize(ws);
   }
 
-  /** The consumer finished processing `bytes` of output; reading resumes below the low-water mark. */
+  /**
+   * The consumer finished processing `bytes` of output (in the order it was delivered). With ack flow
+   * control the current socket's share is passed on to the server; otherwise reading resumes below the
+   * low-water mark.
+   */
   ack(bytes: number): void {
     if (!Number.isFinite(bytes) || bytes <= 0) return;
-    this.unackedBytes = Math.max(0, this.unackedBytes - bytes);
-    if (this.paused && this.unackedBytes <= this.o.lowWaterBytes) this.resumeReading();
+    const acked = Math.min(bytes, this.unackedBytes);
+    // Bytes from earlier sockets were delivered first: they are paid off first, and never told to this server.
+    const earlier = this.unackedBytes - this.socketUnacked;
+    const current = Math.max(0, acked - earlier);
+    this.unackedBytes -= acked;
+    this.socketUnacked -= current;
+    if (this.ackMode) {
+      if (current > 0) this.queueAck(current);
+    } else if (this.paused && this.unackedBytes <= this.o.lowWaterBytes) this.resumeReading();
   }
 
   /**
@@ -363,6 +392,7 @@ export class TtyConnection {
     return new Promise<void>((resolve) => {
       const target = new URL(url);
       if (token) target.searchParams.set('token', token);
+      target.searchParams.set(TTY_FLOW_QUERY, '1');
       const path = target.pathname;
       this.o.log.debug(`${this.label}: opening ${path}`);
       let ws: WebSocket;
@@ -378,6 +408,7 @@ export class TtyConnection {
       }
       this.ws = ws;
       let opened = false;
+      let acks = false;
       let lastError: string | undefined;
       let settled = false;
       const settle = () => {
@@ -403,11 +434,14 @@ export class TtyConnection {
           this.scheduleRetry(`the server refused the terminal (HTTP ${status})`);
         }
       });
+      ws.on('upgrade', (res) => {
+        acks = res.headers[TTY_FLOW_HEADER] === TTY_FLOW_ACCEPTED;
+      });
       ws.on('open', () => {
         opened = true;
         settle();
         if (this.ws !== ws) return;
-        this.onOpen(ws, path);
+        this.onOpen(ws, path, acks);
       });
       ws.on('message', (data: WebSocket.RawData) => this.onMessage(ws, data));
       ws.on('pong', () => {
@@ -422,6 +456,7 @@ export class TtyConnection {
         if (this.ws !== ws) return;
         this.ws = undefined;
         this.stopKeepalive();
+        this.endSocketFlow();
         const why = redact(reason.toString('utf8'), [token]);
         this.o.log.info(`${this.label}: ${opened ? 'connection closed' : 'could not connect'} (${code}${why ? ` ${why}` : ''}${lastError && !opened ? `: ${lastError}` : ''})`);
         this.onSocketLost(opened, code, opened ? `the connection closed (${code}${why ? ` ${why}` : ''})` : `cannot connect: ${lastError ?? `closed (${code})`}`);
@@ -429,13 +464,15 @@ export class TtyConnection {
     });
   }
 
-  private onOpen(ws: WebSocket, path: string): void {
+  private onOpen(ws: WebSocket, path: string, acks: boolean): void {
     this.openedAt = this.o.now();
     this.attempt = 0;
+    this.endSocketFlow();
+    this.ackMode = acks;
     this.sendSize(ws);
     this.startKeepalive(ws);
-    if (this.unackedBytes > this.o.highWaterBytes) this.pauseReading();
-    this.o.log.info(`${this.label}: attached (${path})`);
+    if (!acks && this.unackedBytes > this.o.highWaterBytes) this.pauseReading();
+    this.o.log.info(`${this.label}: attached (${path}; flow control: ${acks ? 'acks' : 'paused reads'})`);
     this.setState({ kind: 'open' });
   }
 
@@ -445,6 +482,7 @@ export class TtyConnection {
     // Anything arriving proves the socket alive.
     this.clearPongDeadline();
     this.unackedBytes += bytes.length;
+    this.socketUnacked += bytes.length;
     for (const listener of [...this.dataListeners]) {
       try {
         listener(bytes);
@@ -452,7 +490,7 @@ export class TtyConnection {
         this.o.log.error(err instanceof Error ? err : String(err));
       }
     }
-    if (!this.paused && this.unackedBytes > this.o.highWaterBytes) this.pauseReading();
+    if (!this.ackMode && !this.paused && this.unackedBytes > this.o.highWaterBytes) this.pauseReading();
   }
 
   private sendSize(ws: WebSocket): void {
@@ -468,6 +506,7 @@ export class TtyConnection {
     const wasOpen = ws.readyState === WebSocket.OPEN;
     this.ws = undefined;
     this.stopKeepalive();
+    this.endSocketFlow();
     ws.terminate();
     this.onSocketLost(wasOpen, 1006, reason);
   }
@@ -528,6 +567,7 @@ export class TtyConnection {
     const ws = this.ws;
     this.ws = undefined;
     this.stopKeepalive();
+    this.endSocketFlow();
     this.paused = false;
     if (!ws) return;
     if (ws.readyState === WebSocket.OPEN) {
@@ -597,6 +637,30 @@ export class TtyConnection {
 
   // ------------------------------------------------------------------------------------------
   // Flow control
+
+  private queueAck(bytes: number): void {
+    this.ackPending += bytes;
+    if (this.ackPending >= ACK_BATCH_BYTES) this.sendAck();
+    else this.ackTimer ??= setTimeout(() => this.sendAck(), ACK_DELAY_MS);
+  }
+
+  private sendAck(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    const ws = this.ws;
+    const bytes = this.ackPending;
+    this.ackPending = 0;
+    if (bytes > 0 && this.ackMode && ws && ws.readyState === WebSocket.OPEN) ws.send(ttyAckFrame(bytes), { binary: false });
+  }
+
+  /** The socket is gone or replaced: what it delivered counts as earlier output, its acks are void. */
+  private endSocketFlow(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    this.ackPending = 0;
+    this.ackMode = false;
+    this.socketUnacked = 0;
+  }
 
   private pauseReading(): void {
     const ws = this.ws;

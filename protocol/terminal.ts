@@ -1,7 +1,8 @@
 /**
  * Messages between the terminal webview and the extension host (`webview/terminal` ⇄
  * `extension/terminalPanel.ts`), declared once. Host → webview messages are trusted (we send them);
- * webview → host messages are parsed with zod on the host before use.
+ * webview → host messages are parsed with zod on the host before use. Also the one extension we make
+ * to the platform's `/tty` protocol: flow control by acknowledgement (at the end).
  */
 import * as z from 'zod/mini';
 import './zod';
@@ -46,3 +47,30 @@ export const TerminalToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('openLink'), url: z.string().check(z.maxLength(8192)) }),
 ]);
 export type TerminalToHost = z.infer<typeof TerminalToHost>;
+
+// ---------------------------------------------------------------------------------------------
+// `/tty` flow control by acknowledgement: an extension of ours, negotiated per socket.
+//
+// The platform's `/tty` has no flow control (platform-api.md) and treats any text frame that is not
+// a control message as input, so a client never sends an ack unless the server offered it:
+//   1. the client adds `?flow=1` to the `/tty` URL (servers ignore query parameters they do not know);
+//   2. a server that supports it (our bridge) answers the upgrade with `x-sandbox-agents-flow: ack`;
+//   3. only then the client sends text frames `{"type":"ack","bytes":N}`, N being the output bytes
+//      (the payload lengths of the server's frames) it has consumed since its previous ack.
+// The server then keeps at most a window of unacknowledged output in flight to that client and
+// pauses the program's PTY while the client is behind, so input (Ctrl+C) is answered after at most
+// a window of output. Without the header the client falls back to pausing its socket reads.
+
+/** The query parameter by which a client asks for ack flow control (value `1`). */
+export const TTY_FLOW_QUERY = 'flow';
+/** The upgrade response header by which the server accepts it (value `ack`). */
+export const TTY_FLOW_HEADER = 'x-sandbox-agents-flow';
+export const TTY_FLOW_ACCEPTED = 'ack';
+
+/** Client → server, only after the server accepted: output bytes consumed since the previous ack. */
+export const TtyAckFrame = z.object({ type: z.literal('ack'), bytes: z.int().check(z.minimum(0)) });
+export type TtyAckFrame = z.infer<typeof TtyAckFrame>;
+
+export function ttyAckFrame(bytes: number): string {
+  return JSON.stringify({ type: 'ack', bytes } satisfies TtyAckFrame);
+}

@@ -1,7 +1,9 @@
 /**
- * Acknowledges output the terminal has parsed, for the host's watermark flow control: bytes are
- * summed and sent as one `ack` once they reach `batchBytes`, or after `delayMs` otherwise, so a
- * flood costs one message per 64 KB and a trickle is acknowledged within 50 ms.
+ * Acknowledges output the terminal has parsed, for the host's flow control (which passes it on to the
+ * bridge, where it paces the program's output): bytes are summed and sent as one `ack` once they
+ * reach `batchBytes`, or after `delayMs` otherwise, so a flood costs one message per output message
+ * (≤ 64 KB each) and a trickle is acknowledged within 10 ms. Acks that lag keep the window shut, so
+ * they must not wait long.
  */
 export class AckBatcher {
   private pending = 0;
@@ -9,8 +11,8 @@ export class AckBatcher {
 
   constructor(
     private readonly send: (bytes: number) => void,
-    private readonly batchBytes = 64 * 1024,
-    private readonly delayMs = 50,
+    private readonly batchBytes = 16 * 1024,
+    private readonly delayMs = 10,
   ) {}
 
   /** Called from xterm's write callback with the size of the chunk it has just parsed. */

@@ -7,7 +7,7 @@
  *                                 ◀──────────  appearance, state, output…, focus
  *   input {data}                  ──────────▶  keys, pastes, mouse reports
  *   resize {cols, rows}           ──────────▶  only when the fitted size changed
- *   ack {bytes}                   ──────────▶  output parsed (per ≥ 64 KB, or after 50 ms)
+ *   ack {bytes}                   ──────────▶  output parsed (per ≥ 16 KB, or after 10 ms)
  *   action {reconnect|restart|close|signIn}, openLink {url}  ──▶  banner buttons, clicked links
  *
  * Key policy: ./keyPolicy.ts and ./README.md.
