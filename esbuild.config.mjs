@@ -22,6 +22,8 @@ export const entries = [
   // In-sandbox init: bind-mounted read-only into every container at /opt/sandbox-agents (never baked
   // into images, so changing it never forces a rebuild); the host runtime runs it directly.
   { name: 'sandbox-init', in: 'harness-containers/init/init.ts', out: 'dist/sandbox/init.js', ...node },
+  // The claude-agent-sdk harness server; the SDK (ESM, with its Claude Code binary) is installed beside it, not bundled.
+  { name: 'claude-agent-sdk-server', in: 'harness-containers/claude-agent-sdk/server.ts', out: 'dist/sandbox/claude-agent-sdk-server.js', ...node, external: ['@anthropic-ai/claude-agent-sdk'] },
   // The agent terminal panel: xterm.js and its addons; its CSS (xterm's + ours) lands in dist/webview/terminal.css.
   { name: 'webview-terminal', in: 'webview/terminal/main.ts', out: 'dist/webview/terminal.js', ...browser },
 ];
