@@ -13,6 +13,8 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Api } from './api';
 import { createLog, type BridgeLog } from './log';
+import type Docker from 'dockerode';
+import { ImageBuilder } from './images';
 import { DockerRuntime, type ImageSource } from './runtimes/docker';
 import { Providers } from './sandboxNet';
 import { HostRuntime, runHolder } from './runtimes/host';
@@ -174,9 +176,22 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The harness image builder for the Docker runtime. */
-function imageSource(_o: ServeOptions, _log: BridgeLog): ((docker: import('dockerode')) => ImageSource) | undefined {
-  return undefined;
+/** The harness image builder for the Docker runtime (images from harness-containers/, next to dist/). */
+function imageSource(o: ServeOptions, log: BridgeLog): (docker: Docker) => ImageSource {
+  return (docker) => {
+    const builder = new ImageBuilder({ docker, baseImage: o.baseImage, networkMode: o.buildNetwork });
+    return {
+      ensure: (harness, opts) =>
+        builder.ensure(harness, {
+          signal: opts.signal,
+          onProgress: (p) => {
+            log.debug(`build ${p.image}: ${p.line}`);
+            opts.onProgress?.({ step: p.step, line: p.line });
+          },
+        }),
+      log: (harness) => builder.log(harness) || undefined,
+    };
+  };
 }
 
 export async function serve(o: ServeOptions): Promise<{ url: string; close(): Promise<void> }> {
