@@ -8,6 +8,8 @@ import * as z from 'zod/mini';
 import '../protocol/zod';
 import { API_PREFIX, CreateAgentBody, CreateSessionBody, ListAgentsQuery, PatchAgentBody, TUI_HARNESSES } from '../protocol/platform';
 import type { BridgeStatus } from '../protocol/harnesses';
+import { HarnessApi, type StreamWriter } from './harnessApi';
+import type { BridgeLog } from './log';
 import { HttpError, LOCAL_HARNESSES, type SessionService } from './sessions';
 import { safeDecode } from './server';
 import type { Providers } from './sandboxNet';
@@ -23,6 +25,8 @@ export interface ApiRequest {
 export interface ApiReply {
   status: number;
   body?: unknown;
+  /** A streamed answer (SSE, a proxied response): the server hands it the response instead of `body`. */
+  stream?: StreamWriter;
 }
 
 const ACTIVE = new Set(['creating', 'ready']);
@@ -57,8 +61,20 @@ export class Api {
   constructor(
     private readonly store: StateStore,
     private readonly sessions: SessionService,
-    private readonly opts: { idleTimeoutMs: number; models: () => string[]; status: () => Promise<BridgeStatus>; providers?: Providers },
-  ) {}
+    private readonly opts: { idleTimeoutMs: number; models: () => string[]; status: () => Promise<BridgeStatus>; providers?: Providers; log?: BridgeLog },
+  ) {
+    this.harness = new HarnessApi<StoredSession>({
+      session: (id) => this.sessions.get(id),
+      harnessOf: (s) => this.store.data.agents.find((x) => x.id === s.agent_id)?.harness_id,
+      endpoint: (id) => this.sessions.harnessEndpoint(id),
+      saved: () => this.store.changedSoon(),
+      touch: (s) => this.sessions.touch(s),
+      log: opts.log,
+    });
+  }
+
+  /** The message endpoints of API-harness sessions; `harness.sessionReady(id)` when one becomes ready. */
+  readonly harness: HarnessApi<StoredSession>;
 
   async handle(req: ApiRequest): Promise<ApiReply> {
     if (req.path === '/bridge/v1/status' && req.method === 'GET') return { status: 200, body: await this.opts.status() };
@@ -93,20 +109,41 @@ export class Api {
     }
     if (a === 'sessions' && id && parts.length === 2) {
       if (m === 'GET') return { status: 200, body: this.sessionJson(this.sessions.get(id)) };
-      if (m === 'DELETE') return { status: 200, body: await this.sessions.delete(id) };
-    }
-    if (a === 'sessions' && id && sub && !extra && m === 'POST') {
-      if (sub === 'restart') return { status: 200, body: this.sessionJson(await this.sessions.restart(id)) };
-      if (sub === 'abort' || sub === 'message' || sub === 'message_stream') {
-        const s = this.sessions.get(id);
-        throw new HttpError(409, { error: `session ${s.id} runs a terminal harness: connect to /tty` });
+      if (m === 'DELETE') {
+        this.harness.sessionEnded(id);
+        return { status: 200, body: await this.sessions.delete(id) };
       }
     }
-    if (a === 'sessions' && id && sub === 'messages' && m === 'GET') {
-      this.sessions.get(id);
-      return { status: 200, body: [] };
+    if (a === 'sessions' && id && sub === 'restart' && !extra && m === 'POST') return { status: 200, body: this.sessionJson(await this.sessions.restart(id)) };
+    if (a === 'sessions' && id && sub) {
+      const reply = await this.harnessRoute(req, id, sub, parts.length, m);
+      if (reply) return reply;
     }
     return { status: 404, body: { detail: 'Not Found' } };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // API harnesses (opencode, claude-agent-sdk): the platform's message endpoints, forwarded to the
+  // harness server in the sandbox (bridge/harnessApi.ts). Sessions of terminal harnesses answer 409
+  // (`messages`: an empty thread), as before.
+
+  private async harnessRoute(req: ApiRequest, id: string, sub: string, depth: number, m: string): Promise<ApiReply | undefined> {
+    if (depth === 3 && m === 'POST') {
+      if (sub === 'message') return { status: 200, body: await this.harness.message(id, req.body) };
+      if (sub === 'message_stream') return { status: 200, stream: await this.harness.messageStream(id, req.body) };
+      if (sub === 'abort') return { status: 200, body: await this.harness.abort(id) };
+    }
+    if (depth === 3 && m === 'GET') {
+      if (sub === 'messages') return { status: 200, body: await this.harness.messages(id) };
+      if (sub === 'events') return { status: 200, stream: await this.harness.events(id) };
+    }
+    if (sub === 'opencode' && depth >= 3) {
+      // The tail as sent (still encoded), after `/sessions/{id}/opencode`.
+      const raw = req.path.slice(API_PREFIX.length + 1).split('/').slice(3).join('/');
+      const search = req.query.toString();
+      return { status: 200, stream: await this.harness.opencode(id, { method: m, tail: raw, search: search ? `?${search}` : '', body: req.body }) };
+    }
+    return undefined;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -247,7 +284,10 @@ export class Api {
   private createSession(agentId: string, raw: unknown): ApiReply {
     const agent = this.agent(agentId);
     const body = parse(CreateSessionBody, raw ?? {});
-    return { status: 200, body: this.sessionJson(this.sessions.create(agent, body.title)) };
+    const session = this.sessions.create(agent, body.title);
+    // API harnesses: the initial prompt goes out once the session is ready (harness.sessionReady).
+    this.harness.sessionCreated(session.id, body);
+    return { status: 200, body: this.sessionJson(session) };
   }
 
   agentJson(x: StoredAgent): Record<string, unknown> {
@@ -290,7 +330,8 @@ export class Api {
       tty_url: tui && s.status === 'ready' ? `${API_PREFIX}/sessions/${s.id}/tty` : null,
       tty_token: tui ? s.tty_token : null,
       supports_tui: tui,
-      harness_session_id: tui ? 'tty' : null,
+      harness_session_id: tui ? 'tty' : (s.harness_session_id ?? null),
+      response: s.response ?? null,
       created_at: s.created_at,
       last_seen_at: s.last_seen_at,
       idle_timeout_ms: this.opts.idleTimeoutMs,

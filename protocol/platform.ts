@@ -290,6 +290,33 @@ export const Message = z.looseObject({ info: MessageInfo, parts: z._default(z.ar
 export type Message = z.infer<typeof Message>;
 export const MessageList = z.array(Message);
 
+/** What the platform accepts as message attachments: images only, at most 10, each at most 5 MiB. */
+export const ATTACHMENT_MIME_TYPES: readonly string[] = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+export const ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024;
+export const ATTACHMENTS_MAX_COUNT = 10;
+
+/** An attachment as the platform checks it (its `InitialAttachment`): the same messages, for the same input. */
+export const CheckedAttachment = z.object({
+  name: opt(z.string().check(z.maxLength(255))),
+  mime_type: z.string().check(z.refine((m) => ATTACHMENT_MIME_TYPES.includes(m), `mime_type must be one of: ${ATTACHMENT_MIME_TYPES.join(', ')}`)),
+  base64: z.string().check(
+    z.minLength(1),
+    z.refine((s) => s.length * 0.75 <= ATTACHMENT_MAX_BYTES, `attachment exceeds ${ATTACHMENT_MAX_BYTES} bytes`),
+  ),
+});
+
+/**
+ * A message body as the platform checks it server side (`SendMessageBody`): every field optional,
+ * `parts` opencode parts (objects), `attachments` checked. Which one is used (attachments, else
+ * parts, else text) and the error when none is given are the handler's.
+ */
+export const SendMessageBody = z.object({
+  text: opt(z.string()),
+  parts: opt(z.array(z.record(z.string(), z.unknown()))),
+  attachments: opt(z.array(CheckedAttachment).check(z.maxLength(ATTACHMENTS_MAX_COUNT))),
+});
+export type SendMessageBody = z.infer<typeof SendMessageBody>;
+
 export const MessageBody = z
   .object({
     text: opt(z.string()),
