@@ -839,3 +839,211 @@ async function ensureBaseImageOnce(host: string): Promise<string> {
     return BASE_IMAGE;
   });
 }
+
+// ---------------------------------------------------------------------------------------------------
+// A local stand-in for the official node image (the `BASE` of the harness images)
+
+/** A stable name (callers pass it as the bridge's base image); what it holds is keyed by nodeBaseImageKey(). */
+export const NODE_BASE_IMAGE = 'sandbox-agents/test-node-base:bookworm';
+const NODE_BASE_LABEL_KEY = 'sandbox-agents.test-node-base.key';
+/** Bump when the node base's recipe changes: it is part of its cache key. */
+const NODE_BASE_RECIPE = 1;
+
+/** The npm package copied into the node base: the host's (`$(npm root -g)/npm`). */
+function npmForImage(): string {
+  const given = process.env.SANDBOX_AGENTS_TEST_IMAGE_NPM;
+  if (given) return given;
+  const npm = findBinary('npm');
+  if (!npm) throw new Error('npm is missing: the node base image copies the host\'s npm package');
+  // …/node_modules/npm/bin/npm-cli.js (npm on PATH is a link to it)
+  return dirname(dirname(fs.realpathSync(npm)));
+}
+
+/** CA certificates this machine adds to the system store (Debian's place for them): TLS from inside
+ *  builds must trust what the host trusts (here an egress proxy re-signs HTTPS). */
+const HOST_CA_DIR = '/usr/local/share/ca-certificates';
+function hostExtraCas(): { rel: string; abs: string }[] {
+  const out: { rel: string; abs: string }[] = [];
+  const walk = (dir: string, rel: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(join(dir, e.name), r);
+      else if (e.name.endsWith('.crt')) out.push({ rel: r, abs: join(dir, e.name) });
+    }
+  };
+  walk(HOST_CA_DIR, '');
+  return out.sort((a, b) => a.rel.localeCompare(b.rel));
+}
+
+function nodeBaseDockerfile(rootfsImage: string, withCas: boolean): string {
+  return [
+    `FROM ${rootfsImage}`,
+    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8',
+    ...(withCas
+      ? [
+          `COPY ca/ ${HOST_CA_DIR}/`,
+          'RUN update-ca-certificates >/dev/null',
+          // node (so npm) trusts only its own CA list unless told otherwise.
+          'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt',
+        ]
+      : []),
+    // Where the official node image has them: npm's global prefix is then /usr/local as there.
+    'COPY node /usr/local/bin/node',
+    'COPY npm /usr/local/lib/node_modules/npm',
+    'RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \\',
+    ' && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \\',
+    // The official image's user, which the sandbox images must live with.
+    ' && groupadd --gid 1000 node \\',
+    ' && useradd --uid 1000 --gid node --shell /bin/bash --create-home node \\',
+    ' && node --version && npm --version',
+    'CMD ["node"]',
+    '',
+  ].join('\n');
+}
+
+let nodeBaseKeyMemo: string | undefined;
+function nodeBaseKey(): string {
+  if (nodeBaseKeyMemo) return nodeBaseKeyMemo;
+  const node = nodeForImage();
+  let nodeId = node;
+  try {
+    const st = fs.statSync(node);
+    nodeId = `${node}:${st.size}:${Math.floor(st.mtimeMs)}`;
+  } catch {
+    /* reported when building */
+  }
+  let npmId = 'unknown';
+  try {
+    const dir = npmForImage();
+    npmId = `${dir}:${(JSON.parse(fs.readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string }).version}`;
+  } catch {
+    /* reported when building */
+  }
+  const cas = hostExtraCas().map((c) => `${c.rel}:${sha(fs.readFileSync(c.abs, 'utf8'))}`);
+  nodeBaseKeyMemo = sha(
+    JSON.stringify({ rootfs: rootfsKey(), node: nodeId, npm: npmId, cas, dockerfile: nodeBaseDockerfile('ROOTFS', cas.length > 0), recipe: NODE_BASE_RECIPE }),
+  ).slice(0, 12);
+  return nodeBaseKeyMemo;
+}
+
+/** Changes with everything NODE_BASE_IMAGE is made from (images built on it are cached under it). */
+export function nodeBaseImageKey(): string {
+  return nodeBaseKey();
+}
+
+function nodeBaseCachePath(): string {
+  return join(cacheRoot(), 'images', `test-node-base-${SUITE}-${nodeBaseKey()}.tar`);
+}
+
+const ensuringNodeBase = new Map<string, Promise<string>>();
+
+/**
+ * Makes sure NODE_BASE_IMAGE is in the daemon at `host` and returns its name: what `node:20-bookworm-slim`
+ * is for users, made offline: the debootstrapped root filesystem, the host's node at /usr/local/bin and
+ * its npm package at /usr/local/lib/node_modules/npm (with `npm`/`npx` links), and the user `node` (uid
+ * 1000), and the CA certificates this machine added to its store (like a corporate base image). Images
+ * built FROM it can `RUN npm install -g …` when built with `--network host`. Cached as a
+ * `docker save` tarball under ~/.cache/sandbox-agents/images like BASE_IMAGE.
+ */
+export function ensureNodeBaseImage(host: string): Promise<string> {
+  let p = ensuringNodeBase.get(host);
+  if (!p) {
+    p = ensureNodeBaseImageOnce(host).finally(() => ensuringNodeBase.delete(host));
+    ensuringNodeBase.set(host, p);
+  }
+  return p;
+}
+
+async function nodeBaseLabel(host: string): Promise<string | undefined> {
+  const r = await docker(host, ['image', 'inspect', '--format', `{{index .Config.Labels "${NODE_BASE_LABEL_KEY}"}}`, NODE_BASE_IMAGE]);
+  return r.code === 0 ? r.stdout.trim() : undefined;
+}
+
+async function ensureNodeBaseImageOnce(host: string): Promise<string> {
+  const key = nodeBaseKey();
+  const image = NODE_BASE_IMAGE;
+  if ((await nodeBaseLabel(host)) === key) return image;
+  const lock = join(cacheRoot(), 'locks', `node-base-${sha(host).slice(0, 12)}.lock`);
+  return withLock(lock, `another process putting the node base image into ${host}`, async () => {
+    if ((await nodeBaseLabel(host)) === key) return image;
+    const t0 = Date.now();
+    const saved = nodeBaseCachePath();
+    if (fs.existsSync(saved)) {
+      const r = await docker(host, ['load', '-q', '-i', saved], { timeoutMs: 10 * 60_000 });
+      if (r.code === 0 && (await nodeBaseLabel(host)) === key) {
+        log(`${image} loaded from ${saved} in ${secs(t0)}`);
+        return image;
+      }
+      log(`the saved image ${saved} did not load (${r.stderr.trim() || 'wrong label'}); building instead`);
+      fs.rmSync(saved, { force: true });
+    }
+
+    const rootfs = await ensureRootfsTarball();
+    const rootfsImage = `${ROOTFS_REPO}:${SUITE}-${rootfsKey()}`;
+    if (!(await imageExists(host, rootfsImage))) {
+      const t1 = Date.now();
+      await dockerOk(host, ['import', rootfs, rootfsImage], { timeoutMs: 10 * 60_000 });
+      log(`imported ${rootfsImage} in ${secs(t1)}`);
+    }
+    const t2 = Date.now();
+    const node = nodeForImage();
+    const npm = npmForImage();
+    const ctx = fs.mkdtempSync(join(tmpdir(), 'sa-img-'));
+    try {
+      try {
+        fs.linkSync(node, join(ctx, 'node'));
+      } catch {
+        fs.copyFileSync(node, join(ctx, 'node'));
+      }
+      fs.cpSync(npm, join(ctx, 'npm'), { recursive: true, verbatimSymlinks: true });
+      const cas = hostExtraCas();
+      for (const c of cas) {
+        fs.mkdirSync(dirname(join(ctx, 'ca', c.rel)), { recursive: true });
+        fs.copyFileSync(c.abs, join(ctx, 'ca', c.rel));
+      }
+      fs.writeFileSync(join(ctx, 'Dockerfile'), nodeBaseDockerfile(rootfsImage, cas.length > 0));
+      await dockerOk(host, ['build', '-q', '--network', 'none', '--label', `${NODE_BASE_LABEL_KEY}=${key}`, '-t', image, ctx], {
+        env: { DOCKER_BUILDKIT: '0' },
+        timeoutMs: 10 * 60_000,
+      });
+    } finally {
+      fs.rmSync(ctx, { recursive: true, force: true });
+    }
+    log(`built ${image} (node ${node}, npm ${npm}, ${hostExtraCas().length} CA certificates of this machine) in ${secs(t2)}`);
+
+    const t3 = Date.now();
+    fs.mkdirSync(dirname(saved), { recursive: true });
+    const partial = `${saved}.${process.pid}.partial`;
+    try {
+      await dockerOk(host, ['save', '-o', partial, image], { timeoutMs: 10 * 60_000 });
+      fs.renameSync(partial, saved);
+      for (const n of fs.readdirSync(dirname(saved))) {
+        if (n.startsWith(`test-node-base-${SUITE}-`) && join(dirname(saved), n) !== saved && !n.endsWith('.partial')) {
+          fs.rmSync(join(dirname(saved), n), { force: true });
+        }
+      }
+      log(`saved ${image} to ${saved} in ${secs(t3)}`);
+    } catch (e) {
+      fs.rmSync(partial, { force: true });
+      log(`could not save the image (${(e as Error).message}); next time it is built again`);
+    }
+    log(`${image} ready in ${secs(t0)}`);
+    return image;
+  });
+}
+
+/** The cache folder for saved images (`docker save` tarballs). */
+export function imageCacheDir(): string {
+  return join(cacheRoot(), 'images');
+}
+
+/** Runs `fn` holding a lock file named `name` under the cache's locks folder (one process at a time). */
+export function withCacheLock<T>(name: string, what: string, fn: () => Promise<T>): Promise<T> {
+  return withLock(join(cacheRoot(), 'locks', `${name}.lock`), what, fn);
+}
