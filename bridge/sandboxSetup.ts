@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { INIT_CONFIG_ENV, INIT_CONFIG_VERSION, providerFor, type InitConfig, type Provider, type WorkspaceMode } from '../protocol/sandbox';
@@ -116,6 +116,11 @@ export async function prepareSandbox(o: PrepareOptions, sessionDir: string): Pro
       // folder at the same path so git works inside the sandbox.
       if (docker) binds.push({ source: wt.commonDir, target: wt.commonDir });
       handOver(wt.path, o.sandboxUid);
+      // What git just wrote into the repository as root belongs to the repository's owner again.
+      if (process.getuid?.() === 0) {
+        const owner = statSync(wt.commonDir);
+        if (owner.uid !== 0) chownNewEntries(wt.commonDir, owner.uid, owner.gid);
+      }
       break;
     }
     case 'clone':
@@ -183,7 +188,8 @@ export async function prepareSandbox(o: PrepareOptions, sessionDir: string): Pro
 
 /** A git worktree of `repo` at `path` on `branch` (created from HEAD); reused when it exists. */
 export async function ensureWorktree(repo: string, path: string, branch: string): Promise<{ path: string; commonDir: string }> {
-  const git = (args: string[], cwd = repo) => run('git', args, { cwd, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } }).then((r) => r.stdout.trim());
+  // The user chose this folder: trust it even when another uid owns it (git's "dubious ownership").
+  const git = (args: string[], cwd = repo) => run('git', ['-c', `safe.directory=*`, ...args], { cwd, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } }).then((r) => r.stdout.trim());
   let top: string;
   try {
     top = await git(['rev-parse', '--show-toplevel']);
@@ -213,6 +219,16 @@ function handOver(dir: string, uid: number | undefined): void {
     if (st.isDirectory()) for (const name of readdirSync(p)) walk(join(p, name));
   };
   walk(dir);
+}
+
+/** Entries owned by root under `dir` go to uid:gid (a bridge running as root touched the repository). */
+function chownNewEntries(dir: string, uid: number, gid: number): void {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = lstatSync(p);
+    if (st.uid === 0) chownSync(p, uid, gid);
+    if (st.isDirectory()) chownNewEntries(p, uid, gid);
+  }
 }
 
 /** The ingress socket, refusing anything that is not a socket (a symlink planted by the sandbox). */

@@ -1,0 +1,173 @@
+/**
+ * Harness sessions in Docker, end to end through the bridge: the images built from
+ * harness-containers/ (BASE = the offline local node base), the in-sandbox init (phases, forwarder,
+ * CLI seeding), the model gateway (stub in the sandbox, real key upstream) and workspace modes.
+ * The TUIs are asserted on screens rendered by @xterm/headless.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { dockerPrerequisites, NODE_BASE_IMAGE, requireAllTiers, sharedTestDockerd, SANDBOX_UID } from '../docker/dockerd';
+import { ensureHarnessImages } from '../docker/harnessImages';
+import { FAKE_ANSWER_MARKER, startFakeAnthropic, type FakeAnthropic } from '../fixtures/fakeAnthropic';
+import { OPENAI_ANSWER_MARKER, startFakeOpenAI, type FakeOpenAI } from '../fixtures/fakeOpenAI';
+import { attach, removeStateDir, settle, startBridge, type RunningBridge } from './harness';
+
+const ANTHROPIC_KEY = 'sk-ant-real-docker-key-0123456789abcdef';
+const OPENAI_KEY = 'sk-openai-real-docker-key-0123456789';
+const missing = dockerPrerequisites();
+if (missing && requireAllTiers()) throw new Error(missing);
+
+async function put(bridge: RunningBridge, path: string, body: unknown): Promise<void> {
+  const res = await fetch(`${bridge.url}${path}`, { method: 'PUT', headers: { authorization: `Bearer ${bridge.masterKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.equal(res.status, 204, await res.text());
+}
+
+/** A folder the sandbox (uid 1001 when the bridge runs as root) may write. */
+function sandboxFolder(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (process.getuid?.() === 0) chownR(dir, SANDBOX_UID);
+  return dir;
+}
+
+function chownR(p: string, uid: number): void {
+  chownSync(p, uid, uid);
+  if (statSync(p).isDirectory()) for (const n of readdirSync(p)) chownR(join(p, n), uid);
+}
+
+describe('harness sessions in Docker (images, init, gateway, workspaces)', { skip: missing, timeout: 45 * 60_000 }, () => {
+  let daemon: { host: string; release(): Promise<void> };
+  let bridge: RunningBridge;
+  let anthropic: FakeAnthropic;
+  let openai: FakeOpenAI;
+  const folders: string[] = [];
+
+  before(async () => {
+    daemon = await sharedTestDockerd();
+    await ensureHarnessImages(daemon.host);
+    anthropic = await startFakeAnthropic({ apiKey: ANTHROPIC_KEY });
+    openai = await startFakeOpenAI({ apiKey: OPENAI_KEY });
+    bridge = await startBridge({ runtime: 'docker', dockerHost: daemon.host, extraArgs: ['--base-image', NODE_BASE_IMAGE, '--build-network', 'host'] });
+    await put(bridge, '/bridge/v1/providers/anthropic', { base_url: anthropic.url, api_key: ANTHROPIC_KEY });
+    await put(bridge, '/bridge/v1/providers/openai', { base_url: openai.url, api_key: OPENAI_KEY });
+  });
+
+  after(async () => {
+    if (bridge) {
+      for (const s of await bridge.client.listSessions({ limit: 100 }).catch(() => [])) {
+        if (s.status === 'ready' || s.status === 'creating') await bridge.client.deleteSession(s.id).catch(() => undefined);
+      }
+      await bridge.stop();
+      removeStateDir(bridge.stateDir);
+    }
+    await anthropic?.close();
+    await openai?.close();
+    for (const f of folders) rmSync(f, { recursive: true, force: true });
+    await daemon?.release();
+  });
+
+  async function start(harness: string, model: string, extra: Record<string, unknown> = {}) {
+    const agent = await bridge.client.createAgent({ name: `${harness}-${Math.random().toString(36).slice(2, 7)}`, model, harness_id: harness, ...extra });
+    const created = await bridge.client.createSession(agent.id, { title: 'test' });
+    const session = await settle(bridge.client, created.id);
+    assert.equal(session.status, 'ready', `${session.failure_reason}\n${bridge.stderr.slice(-20).join('\n')}`);
+    return session;
+  }
+
+  it('shell: the built shell image through init, as a non-root user with no network but the bridge, holding no key', async () => {
+    const session = await start('shell', 'none');
+    const tty = await attach(bridge, session);
+    try {
+      tty.type('echo "uid=$(id -u) proxy=$HTTPS_PROXY keys=$(env | grep -c sk-) ifaces=$(ls /sys/class/net | tr "\\n" " ")"\r');
+      const lines = await tty.waitFor(/uid=\d+ proxy=/, 30_000);
+      const line = lines.find((l) => /uid=\d+ proxy=/.test(l) && !l.includes('echo'))!;
+      assert.match(line, /uid=1001 /);
+      assert.match(line, /proxy=http:\/\/127\.0\.0\.1:3128 /);
+      assert.match(line, /keys=0 /);
+      assert.match(line, /ifaces=lo $/);
+    } finally {
+      await tty.close();
+    }
+    await bridge.client.deleteSession(session.id);
+  });
+
+  it('Claude Code: the TUI renders and shows the fake model\'s answer through the gateway', async () => {
+    const session = await start('claude-code', 'claude-sonnet-4-5', { prompt: 'Answer briefly.' });
+    const tty = await attach(bridge, session, { cols: 120, rows: 36 });
+    try {
+      await tty.waitFor(/for shortcuts|Try "|╭|>/, 90_000);
+      tty.type('hello');
+      await new Promise((r) => setTimeout(r, 500));
+      tty.type('\r');
+      await tty.waitFor(FAKE_ANSWER_MARKER, 90_000);
+    } finally {
+      await tty.close();
+    }
+    const turns = anthropic.requests.filter((r) => r.path === '/v1/messages');
+    assert.ok(turns.length > 0);
+    for (const r of turns) assert.equal(r.apiKey, ANTHROPIC_KEY, 'the upstream saw the real key, swapped in by the gateway');
+    await bridge.client.deleteSession(session.id);
+  });
+
+  it('Codex: the TUI renders and shows the fake model\'s answer through the gateway', async () => {
+    const session = await start('codex', 'gpt-5-codex', { prompt: 'Answer briefly.' });
+    const tty = await attach(bridge, session, { cols: 120, rows: 36 });
+    try {
+      await tty.waitFor(/codex|Codex|›|>_/, 90_000);
+      await new Promise((r) => setTimeout(r, 1000));
+      tty.type('hello');
+      await new Promise((r) => setTimeout(r, 500));
+      tty.type('\r');
+      await tty.waitFor(OPENAI_ANSWER_MARKER, 90_000);
+    } finally {
+      await tty.close();
+    }
+    const turns = openai.requests.filter((r) => r.path === '/v1/responses');
+    assert.ok(turns.length > 0, 'Codex called the Responses API');
+    for (const r of turns) assert.equal(r.apiKey, OPENAI_KEY);
+    assert.ok(turns.some((r) => r.model === 'gpt-5-codex'));
+    await bridge.client.deleteSession(session.id);
+  });
+
+  it('mount: a file the agent writes appears in the mounted folder', async () => {
+    const folder = sandboxFolder('sa-mount-');
+    folders.push(folder);
+    const session = await start('shell', 'none', { workspace_path: folder, workspace_mode: 'mount' });
+    const tty = await attach(bridge, session);
+    try {
+      tty.type('echo from-the-sandbox > made-here.txt && echo "ok-$((6*7))"\r');
+      await tty.waitFor('ok-42', 30_000);
+    } finally {
+      await tty.close();
+    }
+    assert.equal(readFileSync(join(folder, 'made-here.txt'), 'utf8'), 'from-the-sandbox\n');
+    await bridge.client.deleteSession(session.id);
+  });
+
+  it('worktree: the agent\'s commit lands on the session branch only', async () => {
+    const repo = sandboxFolder('sa-wt-');
+    folders.push(repo);
+    const env = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' };
+    const git = (...args: string[]) => execFileSync('git', ['-c', 'safe.directory=*', ...args], { cwd: repo, env }).toString();
+    git('init', '-q', '-b', 'main');
+    writeFileSync(join(repo, 'README.md'), 'hi\n');
+    git('add', '.');
+    git('commit', '-qm', 'init');
+    if (process.getuid?.() === 0) chownR(repo, SANDBOX_UID);
+    const session = await start('shell', 'none', { workspace_path: repo, workspace_mode: 'worktree' });
+    const tty = await attach(bridge, session);
+    try {
+      tty.type('git config user.email a@b && git config user.name agent && echo work > agent.txt && git add agent.txt && git commit -qm agent && echo "committed-$((6*7))"\r');
+      await tty.waitFor('committed-42', 30_000);
+    } finally {
+      await tty.close();
+    }
+    assert.ok(!existsSync(join(repo, 'agent.txt')));
+    assert.equal(git('show', `sandbox-agents/${session.id.slice(0, 8)}:agent.txt`), 'work\n');
+    assert.equal(git('rev-parse', '--abbrev-ref', 'HEAD').trim(), 'main');
+    await bridge.client.deleteSession(session.id);
+  });
+});
