@@ -245,6 +245,13 @@ function failed(what: string): HttpError {
   return new HttpError(502, { error: `harness request failed: ${what}` });
 }
 
+/** A harness error answer in a line: its status and message (opencode's `{name, data: {message}}`, or `{error}`). */
+function answerError(answer: Answer): string {
+  const body = parseJson(answer.text) as { name?: unknown; data?: { message?: unknown }; error?: unknown } | undefined;
+  const message = body && typeof body === 'object' ? (body.data?.message ?? body.error) : undefined;
+  return `${answer.status} ${typeof message === 'string' ? message : short(answer.text)}`;
+}
+
 function short(text: string): string {
   const t = text.trim().replace(/\s+/g, ' ');
   return t.length > 300 ? `${t.slice(0, 299)}…` : t;
@@ -357,7 +364,7 @@ export class HarnessApi<S extends HarnessSessionRecord> {
     const answer = await this.callHarness(endpoint, 'GET', `/session/${encodeURIComponent(hid)}/message`, undefined, this.limits.requestTimeoutMs);
     // A harness that forgot the session (restarted) has no thread to show.
     if (answer.status === 404) return [];
-    if (answer.status < 200 || answer.status >= 300) throw failed(`${answer.status} ${short(answer.text)}`);
+    if (answer.status < 200 || answer.status >= 300) throw failed(answerError(answer));
     const list = parseJson(answer.text);
     if (!Array.isArray(list)) throw failed('the message list is not an array');
     return list;
@@ -369,7 +376,7 @@ export class HarnessApi<S extends HarnessSessionRecord> {
     const hid = session.harness_session_id ?? (await this.creating.get(session.id)?.catch(() => undefined));
     if (!hid) return { ok: true };
     const answer = await this.callHarness(endpoint, 'POST', `/session/${encodeURIComponent(hid)}/abort`, {}, this.limits.requestTimeoutMs);
-    if ((answer.status < 200 || answer.status >= 300) && answer.status !== 404) throw failed(`${answer.status} ${short(answer.text)}`);
+    if ((answer.status < 200 || answer.status >= 300) && answer.status !== 404) throw failed(answerError(answer));
     return { ok: true };
   }
 
@@ -467,7 +474,7 @@ export class HarnessApi<S extends HarnessSessionRecord> {
       if (Array.isArray(data)) data = data[0];
       const id = data && typeof data === 'object' ? (data as { id?: unknown }).id : undefined;
       if (answer.status < 200 || answer.status >= 300 || typeof id !== 'string' || !id) {
-        throw failed(`creating the harness session answered ${answer.status} ${short(answer.text)}`);
+        throw failed(`creating the harness session answered ${answerError(answer)}`);
       }
       session.harness_session_id = id;
       this.deps.saved(session);
@@ -508,7 +515,7 @@ export class HarnessApi<S extends HarnessSessionRecord> {
           if (session.harness_session_id === hid) session.harness_session_id = null;
           continue;
         }
-        if (answer.status < 200 || answer.status >= 300) throw failed(`${answer.status} ${short(answer.text)}`);
+        if (answer.status < 200 || answer.status >= 300) throw failed(answerError(answer));
         if (!answer.text.trim()) throw failed('empty response body');
         const reply = parseJson(answer.text);
         if (reply === undefined) throw failed('invalid JSON response body');
@@ -611,7 +618,7 @@ export class HarnessApi<S extends HarnessSessionRecord> {
           hid = await this.createHarnessSession(session);
           answer = await call(endpoint, 'POST', `/session/${encodeURIComponent(hid)}/prompt_async`, { parts }, this.limits.requestTimeoutMs);
         }
-        if (answer.status < 200 || answer.status >= 300) throw new HarnessUnreachable(`${answer.status} ${short(answer.text)}`);
+        if (answer.status < 200 || answer.status >= 300) throw new HarnessUnreachable(answerError(answer));
       } catch (err) {
         if (!finished) this.deps.log?.warn(`session ${session.id}: prompt_async failed: ${errorMessage(err)}`);
         finish({ type: 'error', message: 'prompt_async failed' });
