@@ -20,7 +20,7 @@ import { TtyConnection } from './ttyConnection';
 export const TERMINAL_VIEW_TYPE = 'sandboxAgents.terminal';
 const FRAME_MS = 8;
 /** One `output` message carries at most this: xterm acks per message, so acks follow its parsing closely. */
-const POST_BYTES = 64 * 1024;
+const POST_BYTES = 16 * 1024;
 
 /** What a restored tab needs to find its session again. */
 export interface TerminalTabState {

@@ -28,6 +28,10 @@ async function until(check: () => boolean | Promise<boolean>, what: () => string
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Output the host runtime holds between the PTY and the bridge once the bridge stops reading (the
+ *  holder's unix socket and its write buffer), measured at 180–350 KB. */
+const RUNTIME_BUFFER = 448 * 1024;
+
 /** A prompt at the end of what was received (bash as root or not; readline may turn on bracketed paste after it). */
 const PROMPT_AT_END = /[$#] (?:\x1b\[\?2004h)?$/;
 
@@ -286,7 +290,7 @@ describe('TtyConnection against the bridge (host runtime)', { timeout: 180_000 }
     }
   });
 
-  it('Ctrl+C during a flood reaches the program, and the prompt follows within about a window of output', async () => {
+  it('Ctrl+C during a flood reaches the program, and the prompt follows within about a window of output', async (t) => {
     const { session } = await readyShellSession(bridge);
     const conn = new TtyConnection({
       sessionId: session.id,
@@ -295,7 +299,7 @@ describe('TtyConnection against the bridge (host runtime)', { timeout: 180_000 }
       log,
       initialSize: { cols: 100, rows: 30 },
     });
-    // A consumer slower than the flood (about 4 MB/s, as a busy renderer): what is in flight shows.
+    // A consumer slower than the flood (about 2 MB/s, as a busy renderer): what is in flight shows.
     const term = new Terminal({ cols: 100, rows: 30, scrollback: 1_000, allowProposedApi: true });
     const queue: Buffer[] = [];
     let busy = false;
@@ -307,7 +311,7 @@ describe('TtyConnection against the bridge (host runtime)', { timeout: 180_000 }
       while (queue.length > 0) {
         const b = queue.shift()!;
         await new Promise<void>((r) => term.write(b, r));
-        await sleep(b.length / 4_000);
+        await sleep(b.length / 2_000);
         conn.ack(b.length);
       }
       busy = false;
@@ -322,16 +326,19 @@ describe('TtyConnection against the bridge (host runtime)', { timeout: 180_000 }
       await conn.connect();
       assert.equal(conn.flowControl, 'ack');
       await until(() => PROMPT_AT_END.test(tail), () => 'a prompt');
-      for (let round = 0; round < 3; round++) {
+      for (let round = 0; round < 2; round++) {
         conn.write('yes\r');
         const start = received;
-        await until(() => received - start > 2 * 1024 * 1024, () => 'a flood');
+        await until(() => received - start > 4 * 1024 * 1024, () => 'a flood', 60_000);
         const atCtrlC = received;
         conn.write('\x03');
         await until(() => PROMPT_AT_END.test(tail), () => `the prompt after Ctrl+C (tail ${JSON.stringify(tail.slice(-60))})`);
         const after = received - atCtrlC;
-        // What was in flight (a window), plus what had already left the PTY on its way to the bridge.
-        assert.ok(after <= 2 * FLOW_WINDOW, `round ${round + 1}: ${after} bytes came between Ctrl+C and the prompt (window ${FLOW_WINDOW})`);
+        t.diagnostic(`round ${round + 1}: ${after} bytes between Ctrl+C and the prompt`);
+        // What was in flight (a window), plus what had already left the PTY and waits on its way to the
+        // bridge: on the host runtime the holder's socket to the bridge fills up (a few hundred KB) before
+        // the program blocks; Ctrl+C flushes only what is still in the PTY.
+        assert.ok(after <= FLOW_WINDOW + RUNTIME_BUFFER, `round ${round + 1}: ${after} bytes came between Ctrl+C and the prompt (window ${FLOW_WINDOW})`);
         await until(() => queue.length === 0 && !busy, () => 'the consumer idle');
       }
     } finally {

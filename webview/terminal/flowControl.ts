@@ -2,7 +2,7 @@
  * Acknowledges output the terminal has parsed, for the host's flow control (which passes it on to the
  * bridge, where it paces the program's output): bytes are summed and sent as one `ack` once they
  * reach `batchBytes`, or after `delayMs` otherwise, so a flood costs one message per output message
- * (≤ 64 KB each) and a trickle is acknowledged within 10 ms. Acks that lag keep the window shut, so
+ * (≤ 16 KB each) and a trickle is acknowledged within 10 ms. Acks that lag keep the window shut, so
  * they must not wait long.
  */
 export class AckBatcher {
