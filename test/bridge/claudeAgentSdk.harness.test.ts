@@ -358,6 +358,22 @@ describe('claude-agent-sdk harness server (real SDK and Claude Code) through the
     );
   });
 
+  it('a Claude Code process that died is started again on the next turn, resuming the conversation', async (t) => {
+    if (skipOrFail(t, skipped)) return;
+    const running = children(server!.pid!);
+    assert.ok(running.length > 0);
+    for (const pid of running) process.kill(pid, 'SIGKILL');
+    const deadline = Date.now() + 10_000;
+    while (running.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const r = await post(`${routes!.url}/s1/message`, { text: 'third turn' });
+    assert.equal(r.body.info.error, undefined, JSON.stringify(r.body.info.error));
+    assert.equal(textOf(r.body), `${FAKE_ANSWER_MARKER} answer to: third turn`);
+    const third = fake.requests.filter((q) => q.lastUserText === 'third turn').at(-1)!;
+    const first = fake.requests.find((q) => q.lastUserText === 'hello there')!;
+    assert.ok(third.messageCount >= first.messageCount + 4, `the model got the earlier turns (${first.messageCount} → ${third.messageCount} messages)`);
+    assert.equal((await api.messages('s1')).length, 6);
+  });
+
   it('initial_prompt: sent once the session is ready, the reply kept as response', async (t) => {
     if (skipOrFail(t, skipped)) return;
     const rec = session('s5');
