@@ -249,7 +249,9 @@ export async function serve(o: ServeOptions): Promise<{ url: string; close(): Pr
       pid: process.pid,
     };
   };
-  const api = new Api(store, sessions, { idleTimeoutMs: idleTimeoutMs || 365 * 86_400_000, models: () => [], status, providers });
+  const api = new Api(store, sessions, { idleTimeoutMs: idleTimeoutMs || 365 * 86_400_000, models: () => [], status, providers, log });
+  // API harnesses: the harness session (and the initial prompt) once the sandbox is ready.
+  sessions.onReady = (s) => void api.harness.sessionReady(s.id);
   const server = new BridgeServer(api, sessions, { masterKey: key, allowedOrigins: o.allowOrigins }, log);
   const url = await server.listen(o.port);
   writeFileSync(join(o.stateDir, 'bridge.json'), JSON.stringify({ url, pid: process.pid, runtime: o.runtime, started_at: new Date().toISOString() }), { mode: 0o600 });

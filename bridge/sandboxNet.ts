@@ -146,6 +146,7 @@ export class SandboxNet {
       headers[name] = value;
     }
     if (!presented) return providerError(res, provider, 401, 'the request did not carry this sandbox\'s key');
+    this.o.log.debug(`${this.o.label}: gateway ${req.method} ${provider}${rest.split('?')[0]}`);
     const base = new URL(config.base_url || DEFAULT_UPSTREAM[provider]);
     const target = new URL(base.pathname.replace(/\/$/, '') + rest, base);
     const client = target.protocol === 'https:' ? https : http;
@@ -176,6 +177,7 @@ export class SandboxNet {
     if (target.protocol !== 'http:') return reply(res, 400, { error: `unsupported scheme ${target.protocol}` });
     const port = Number(target.port || 80);
     const blocked = await this.policy(target.hostname, port);
+    this.o.log.debug(`${this.o.label}: ${req.method} ${target.origin}${blocked ? ` refused: ${blocked}` : ''}`);
     if (blocked) return blockedReply(res, blocked);
     const headers: http.OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
@@ -200,6 +202,7 @@ export class SandboxNet {
     const host = m[1];
     const port = Number(m[2]);
     const blocked = await this.policy(host, port).catch((e: Error) => e.message);
+    this.o.log.debug(`${this.o.label}: CONNECT ${host}:${port}${blocked ? ` refused: ${blocked}` : ''}`);
     if (blocked) {
       socket.end(`HTTP/1.1 403 Forbidden\r\nX-Vault-Blocked: egress-policy\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(blocked)}\r\n\r\n${blocked}`);
       return;

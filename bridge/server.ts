@@ -15,6 +15,9 @@ import { HttpError, type SessionService } from './sessions';
 import { clampSize } from './terminal';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** Messages to API harnesses carry attachments (up to 10 images of 5 MiB, base64): room for them. */
+export const MAX_MESSAGE_BODY_BYTES = 80 * 1024 * 1024;
+const MESSAGE_PATH = /\/sessions\/[^/]+\/(message|message_stream|opencode(\/.*)?)$/;
 const HEARTBEAT_MS = 20_000;
 const TTY_PATH = new RegExp(`^${API_PREFIX}/sessions/([^/]+)/tty$`);
 
@@ -109,8 +112,10 @@ export class BridgeServer {
       const key = bearer(req);
       if (key === undefined || !sameSecret(key, this.opts.masterKey)) return void send(401, { error: 'unauthorized' });
       if (TTY_PATH.test(url.pathname)) return void send(426, { error: 'expected a WebSocket upgrade' });
-      const body = await readBody(req);
+      const body = await readBody(req, MESSAGE_PATH.test(url.pathname) ? MAX_MESSAGE_BODY_BYTES : MAX_BODY_BYTES);
       const reply = await this.api.handle({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body });
+      // Server-sent events and the harness proxy write their own answer.
+      if (reply.stream) return void (await reply.stream(res, req));
       send(reply.status, reply.body);
     } catch (err) {
       if (err instanceof HttpError) send(err.status, err.body);
@@ -213,12 +218,12 @@ export function safeDecode(part: string): string | undefined {
   }
 }
 
-async function readBody(req: http.IncomingMessage): Promise<unknown> {
+async function readBody(req: http.IncomingMessage, max: number): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, { error: `request body larger than ${MAX_BODY_BYTES} bytes` });
+    if (size > max) throw new HttpError(413, { error: `request body larger than ${max} bytes` });
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return undefined;

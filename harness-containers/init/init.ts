@@ -128,6 +128,33 @@ function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Prom
   });
 }
 
+/**
+ * Listening is not answering: opencode (1.18) opens its port before it has loaded (seconds on a busy
+ * machine), and a request sent meanwhile can hang well past that (measured). So the harness counts as
+ * up only once a `GET /session` is answered, each try given up after a second.
+ */
+function waitForAnswer(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`the harness server exited (${child.exitCode ?? child.signalCode})`));
+      const req = request({ host: '127.0.0.1', port, path: '/session', method: 'GET', timeout: 1000 }, (res) => {
+        res.resume();
+        if ((res.statusCode ?? 500) < 500) resolve();
+        else retry();
+      });
+      const retry = () => {
+        if (Date.now() > deadline) reject(new Error(`the harness server did not answer within ${Math.round(timeoutMs / 1000)} s`));
+        else setTimeout(attempt, 100);
+      };
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', retry);
+      req.end();
+    };
+    attempt();
+  });
+}
+
 function writable(dir: string): boolean {
   try {
     mkdirSync(dir, { recursive: true });
@@ -209,12 +236,14 @@ async function main(): Promise<void> {
     if (!binary) throw new Error(`${launch.binary} is not installed in this sandbox`);
     env.PATH = [...config.bin_dirs, process.env.PATH ?? ''].filter(Boolean).join(delimiter);
     await report(config.egress_socket, 'waiting_harness', `starting ${config.harness}`);
-    const child = spawn(binary, launch.args, { env, cwd: config.workdir, stdio: 'inherit' });
+    // A server gets no TTY input (nothing it starts can stop at a prompt); its output still shows.
+    const child = spawn(binary, launch.args, { env, cwd: config.workdir, stdio: launch.kind === 'server' ? ['ignore', 'inherit', 'inherit'] : 'inherit' });
     child.on('error', (err) => void fail(err));
     for (const sig of ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, () => child.kill(sig));
     child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (signalNumber(signal) ?? 1) : 1)));
     if (launch.kind === 'server') {
       await waitForPort(harnessPort, child, HARNESS_START_TIMEOUT_MS);
+      await waitForAnswer(harnessPort, child, HARNESS_START_TIMEOUT_MS);
       await forwardUnixToTcp(config.ingress_socket!, harnessPort);
       await report(config.egress_socket, 'harness_listening', `${config.harness} on port ${harnessPort}`);
     }

@@ -141,7 +141,8 @@ export function planLaunch(ctx: LaunchContext): Launch {
         kind: 'server',
         command: 'opencode',
         args: ['serve', '--hostname', '127.0.0.1', '--port', String(ctx.harnessPort)],
-        env: { ...env, OPENCODE_DISABLE_AUTOUPDATE: '1' },
+        // The sandbox cannot reach models.dev or download LSPs: don't try (and wait) at run time.
+        env: { ...env, OPENCODE_DISABLE_AUTOUPDATE: '1', OPENCODE_DISABLE_MODELS_FETCH: '1', OPENCODE_DISABLE_LSP_DOWNLOAD: '1' },
         files,
         binary: 'opencode',
       };

@@ -132,6 +132,36 @@ describe('harness sessions in Docker (images, init, gateway, workspaces)', { ski
     await bridge.client.deleteSession(session.id);
   });
 
+  /** An API harness answers the platform's message endpoints: blocking, streamed, and the thread. */
+  async function chat(harness: string, model: string, marker: string, upstream: { requests: { path: string; apiKey?: string }[] }, key: string, path: string) {
+    const session = await start(harness, model);
+    assert.equal(session.supports_tui, false);
+    const reply = await bridge.client.message(session.id, { text: 'hello there' });
+    assert.equal(reply.info.role, 'assistant');
+    const text = reply.parts.filter((p) => p.type === 'text').map((p) => (p as { text?: string }).text ?? '').join('');
+    assert.ok(text.includes(marker), `reply: ${JSON.stringify(reply).slice(0, 500)}`);
+    const frames: { type: string; event?: { type?: string } }[] = [];
+    for await (const f of bridge.client.messageStream(session.id, { text: 'and again' })) frames.push(f as (typeof frames)[number]);
+    assert.equal(frames[0]?.type, 'ready', JSON.stringify(frames.slice(0, 5)).slice(0, 800));
+    assert.equal(frames.at(-1)?.type, 'done', JSON.stringify(frames.slice(-3)));
+    assert.ok(frames.some((f) => f.type === 'harness_event' && /^message\.part\.(updated|delta)$/.test(f.event?.type ?? '')), 'streamed parts');
+    const thread = await bridge.client.messages(session.id);
+    assert.ok(thread.filter((m) => m.info.role === 'user').length >= 2, 'both user messages in the thread');
+    assert.ok(thread.filter((m) => m.info.role === 'assistant').length >= 2);
+    const calls = upstream.requests.filter((r) => r.path === path);
+    assert.ok(calls.length >= 2);
+    for (const r of calls) assert.equal(r.apiKey, key);
+    await bridge.client.deleteSession(session.id);
+  }
+
+  it('opencode: answers message, message_stream and messages through the bridge (fake OpenAI-compatible model)', async () => {
+    await chat('opencode', 'gpt-5', OPENAI_ANSWER_MARKER, openai, OPENAI_KEY, '/v1/chat/completions');
+  });
+
+  it('claude-agent-sdk: answers message, message_stream and messages through the bridge (fake Anthropic)', async () => {
+    await chat('claude-agent-sdk', 'claude-sonnet-4-5', FAKE_ANSWER_MARKER, anthropic, ANTHROPIC_KEY, '/v1/messages');
+  });
+
   it('mount: a file the agent writes appears in the mounted folder', async () => {
     const folder = sandboxFolder('sa-mount-');
     folders.push(folder);
