@@ -10,7 +10,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { dockerPrerequisites, NODE_BASE_IMAGE, requireAllTiers, sharedTestDockerd, SANDBOX_UID } from '../docker/dockerd';
+import { dockerOk, dockerPrerequisites, NODE_BASE_IMAGE, requireAllTiers, sharedTestDockerd, SANDBOX_UID } from '../docker/dockerd';
 import { ensureHarnessImages } from '../docker/harnessImages';
 import { FAKE_ANSWER_MARKER, startFakeAnthropic, type FakeAnthropic } from '../fixtures/fakeAnthropic';
 import { OPENAI_ANSWER_MARKER, startFakeOpenAI, type FakeOpenAI } from '../fixtures/fakeOpenAI';
@@ -199,5 +199,36 @@ describe('harness sessions in Docker (images, init, gateway, workspaces)', { ski
     assert.equal(git('show', `sandbox-agents/${session.id.slice(0, 8)}:agent.txt`), 'work\n');
     assert.equal(git('rev-parse', '--abbrev-ref', 'HEAD').trim(), 'main');
     await bridge.client.deleteSession(session.id);
+  });
+});
+
+describe('a failed image build', { skip: missing, timeout: 10 * 60_000 }, () => {
+  it('fails the session at creating_sandbox with the log tail, and the full log is served', async () => {
+    const daemon = await sharedTestDockerd();
+    // An empty base (no shell, no apt): the base image's first RUN fails, offline and at once.
+    const dir = mkdtempSync(join(tmpdir(), 'sa-empty-'));
+    writeFileSync(join(dir, 'empty.tar'), Buffer.alloc(1024));
+    await dockerOk(daemon.host, ['import', join(dir, 'empty.tar'), 'sandbox-agents/empty-base:0']);
+    rmSync(dir, { recursive: true, force: true });
+    const bridge = await startBridge({ runtime: 'docker', dockerHost: daemon.host, extraArgs: ['--base-image', 'sandbox-agents/empty-base:0', '--build-network', 'host'] });
+    try {
+      const agent = await bridge.client.createAgent({ name: 'doomed', model: 'none', harness_id: 'shell' });
+      const session = await settle(bridge.client, (await bridge.client.createSession(agent.id, {})).id);
+      assert.equal(session.status, 'failed');
+      assert.equal(session.phase, 'creating_sandbox');
+      assert.match(session.failure_reason ?? '', /Building the base image sandbox-agents\/base:[0-9a-f]{12} failed/);
+      assert.match(session.failure_reason ?? '', /Last lines of the build log/);
+      const res = await fetch(`${bridge.url}/bridge/v1/builds/shell/log`, { headers: { authorization: `Bearer ${bridge.masterKey}` } });
+      assert.equal(res.status, 200);
+      const { log } = (await res.json()) as { log: string };
+      assert.match(log, /BASE=sandbox-agents\/empty-base:0/);
+      assert.match(log, /Step 2\/\d+ : FROM/);
+      const none = await fetch(`${bridge.url}/bridge/v1/builds/codex/log`, { headers: { authorization: `Bearer ${bridge.masterKey}` } });
+      assert.equal(none.status, 404);
+    } finally {
+      await bridge.stop();
+      removeStateDir(bridge.stateDir);
+      await daemon.release();
+    }
   });
 });
