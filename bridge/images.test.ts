@@ -12,6 +12,7 @@ import {
   contextFiles,
   contextHash,
   ERROR_TAIL_LINES,
+  harnessRootFiles,
   ImageBuildError,
   ImageBuilder,
   JsonMessageSplitter,
@@ -197,6 +198,12 @@ test('versions.json pins each harness CLI once, the same as package.json, and ev
     assert.equal(readme.split('\n').length, 1, `${name}/README.md is one line`);
   }
   assert.match(readFileSync(join(HARNESS_ROOT, 'base', 'Dockerfile'), 'utf8'), /^ARG BASE=node:20-bookworm-slim\nFROM \$\{BASE\}$/m);
+
+  // What the .vsix carries: every context, the READMEs and the pins; never our TypeScript.
+  const shipped = harnessRootFiles(HARNESS_ROOT);
+  for (const name of builder.names()) assert.ok(shipped.includes(`${name}/Dockerfile`) && shipped.includes(`${name}/README.md`), name);
+  assert.ok(shipped.includes('versions.json') && shipped.includes('README.md'));
+  assert.deepEqual(shipped.filter((f) => f.endsWith('.ts') || f.startsWith('init/')), []);
 });
 
 // ---------------------------------------------------------------------------------------------------
