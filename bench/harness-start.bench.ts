@@ -21,12 +21,13 @@ import { startFakeOpenAI } from '../test/fixtures/fakeOpenAI';
 import { removeStateDir, startBridge, type RunningBridge } from '../test/bridge/harness';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
-const HARNESSES: { id: ImageName; model: string }[] = [
-  { id: 'shell', model: 'none' },
-  { id: 'claude-code', model: 'claude-sonnet-4-5' },
-  { id: 'codex', model: 'gpt-5-codex' },
-  { id: 'opencode', model: 'gpt-5' },
-  { id: 'claude-agent-sdk', model: 'claude-sonnet-4-5' },
+/** `program`: the harness's own program started once in a plain container (its load time). */
+const HARNESSES: { id: ImageName; model: string; program: string[] }[] = [
+  { id: 'shell', model: 'none', program: ['bash', '-lc', 'true'] },
+  { id: 'claude-code', model: 'claude-sonnet-4-5', program: ['claude', '--version'] },
+  { id: 'codex', model: 'gpt-5-codex', program: ['codex', '--version'] },
+  { id: 'opencode', model: 'gpt-5', program: ['opencode', '--version'] },
+  { id: 'claude-agent-sdk', model: 'claude-sonnet-4-5', program: ['node', '-e', "require('/opt/claude-agent-sdk/node_modules/@anthropic-ai/claude-agent-sdk')"] },
 ];
 
 const log = (msg: string) => process.stderr.write(`[harness-start.bench] ${msg}\n`);
@@ -34,10 +35,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (xs: number[]) => `${median(xs).toFixed(0)} ms (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
 
-function dockerRun(host: string, image: string): Promise<number> {
+function dockerRun(host: string, image: string, command: string[] = ['true']): Promise<number> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const p = spawn('docker', ['-H', host, 'run', '--rm', '--network', 'none', image, 'true'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn('docker', ['-H', host, 'run', '--rm', '--network', 'none', image, ...command], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (c: Buffer) => (err += c.toString()));
     p.on('exit', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`docker run ${image}: ${err.trim()}`))));
@@ -78,26 +79,26 @@ async function main(): Promise<void> {
       await dockerRun(daemon.host, refs[h.id]);
       const starts: number[] = [];
       const runs: number[] = [];
+      const programs: number[] = [];
       for (let i = 0; i < ROUNDS; i++) {
-        // Alternate which goes first, so neither always runs on a warmer machine.
-        if (i % 2 === 0) {
-          starts.push(await sessionStart(bridge, agent.id));
-          runs.push(await dockerRun(daemon.host, refs[h.id]));
-        } else {
-          runs.push(await dockerRun(daemon.host, refs[h.id]));
-          starts.push(await sessionStart(bridge, agent.id));
-        }
+        // Rotate which goes first, so none always runs on a warmer machine.
+        const steps = [
+          async () => starts.push(await sessionStart(bridge!, agent.id)),
+          async () => runs.push(await dockerRun(daemon.host, refs[h.id])),
+          async () => programs.push(await dockerRun(daemon.host, refs[h.id], h.program)),
+        ];
+        for (let k = 0; k < steps.length; k++) await steps[(i + k) % steps.length]();
       }
-      log(`${h.id}: session ${starts.map((x) => x.toFixed(0)).join(', ')} ms; docker run ${runs.map((x) => x.toFixed(0)).join(', ')} ms`);
-      rows.push(`| ${h.id} | ${fmt(starts)} | ${fmt(runs)} | +${(median(starts) - median(runs)).toFixed(0)} ms |`);
+      log(`${h.id}: session ${starts.map((x) => x.toFixed(0)).join(', ')} ms; docker run ${runs.map((x) => x.toFixed(0)).join(', ')} ms; program ${programs.map((x) => x.toFixed(0)).join(', ')} ms`);
+      rows.push(`| ${h.id} | ${fmt(starts)} | ${fmt(runs)} | +${(median(starts) - median(runs)).toFixed(0)} ms | \`${h.program.join(' ').slice(0, 40)}\`: ${fmt(programs)} |`);
     }
     const cpu = cpus()[0]?.model.replace(/\s+/g, ' ').trim() ?? '?';
     console.log(`## Session start with a warm image (\`node --import tsx bench/harness-start.bench.ts\`)
 
 Machine: ${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}. Median (min–max) of ${ROUNDS} rounds per harness, the two measures alternating.
 
-| harness | session start → \`ready\` (bridge) | \`docker run --rm --network none <image> true\` (baseline) | difference |
-|---|---|---|---|
+| harness | session start → \`ready\` (bridge) | \`docker run --rm --network none <image> true\` (baseline) | difference | the harness's program alone in \`docker run\` |
+|---|---|---|---|---|
 ${rows.join('\n')}
 `);
   } finally {
