@@ -205,8 +205,9 @@ export class HostRuntime implements Runtime {
               }, 3000);
             });
             rmSync(path, { force: true });
-            // The session's own home and scratch dir go with it, as a container's filesystem does.
-            rmSync(join(this.opts.stateDir, 'sessions', sessionId), { recursive: true, force: true });
+            // The session's own home goes with it, as a container's filesystem does; its work tree
+            // (a clone or a worktree in the session folder) stays: nothing the agent made is lost.
+            rmSync(join(this.opts.stateDir, 'sessions', sessionId, 'home'), { recursive: true, force: true });
             finish({ code: null, reason: 'stopped' });
           },
           detach: () => {

@@ -189,6 +189,37 @@ describe('workspace modes on the host runtime', { timeout: 120_000 }, () => {
     await bridge.client.deleteSession(session.id);
   });
 
+  it('clone: init clones the agent\'s repository at its branch (phase cloning_repo) into a folder kept for the session', async () => {
+    const env = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' };
+    execFileSync('git', ['checkout', '-q', '-b', 'feature'], { cwd: repo, env });
+    writeFileSync(join(repo, 'feature.txt'), 'on the branch\n');
+    execFileSync('git', ['add', 'feature.txt'], { cwd: repo, env });
+    execFileSync('git', ['commit', '-qm', 'feature'], { cwd: repo, env });
+    execFileSync('git', ['checkout', '-q', 'main'], { cwd: repo, env });
+    const agent = await bridge.client.createAgent({ name: 'cl', model: 'none', harness_id: 'shell', repo_url: `file://${repo}`, branch: 'feature', workspace_mode: 'clone' });
+    const created = await bridge.client.createSession(agent.id, {});
+    const phases = new Set<string>();
+    let session = created;
+    while (session.status === 'creating') {
+      if (session.phase) phases.add(session.phase);
+      await new Promise((r) => setTimeout(r, 10));
+      session = await bridge.client.getSession(created.id);
+    }
+    assert.equal(session.status, 'ready', session.failure_reason ?? '');
+    const tty = await attach(bridge, session);
+    try {
+      tty.type('cat feature.txt; git rev-parse --abbrev-ref HEAD; echo "cloned-$((6*7))"\r');
+      const lines = await tty.waitFor('cloned-42', 30_000);
+      assert.ok(lines.some((l) => l === 'on the branch'), lines.join('\n'));
+      assert.ok(lines.some((l) => l === 'feature'));
+    } finally {
+      await tty.close();
+    }
+    assert.ok(existsSync(join(bridge.stateDir, 'sessions', session.id, 'repo', 'feature.txt')));
+    await bridge.client.deleteSession(session.id);
+    assert.ok(existsSync(join(bridge.stateDir, 'sessions', session.id, 'repo', 'feature.txt')), 'the clone outlives the session');
+  });
+
   it('worktree of a folder that is not a git repository fails with a precise reason', async () => {
     const plain = mkdtempSync(join(tmpdir(), 'sa-plain-'));
     try {
