@@ -189,7 +189,7 @@ describe('workspace modes on the host runtime', { timeout: 120_000 }, () => {
     await bridge.client.deleteSession(session.id);
   });
 
-  it('clone: init clones the agent\'s repository at its branch (phase cloning_repo) into a folder kept for the session', async () => {
+  it('clone: init clones the agent\'s repository at its branch into a folder kept for the session', async () => {
     const env = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' };
     execFileSync('git', ['checkout', '-q', '-b', 'feature'], { cwd: repo, env });
     writeFileSync(join(repo, 'feature.txt'), 'on the branch\n');
@@ -197,14 +197,7 @@ describe('workspace modes on the host runtime', { timeout: 120_000 }, () => {
     execFileSync('git', ['commit', '-qm', 'feature'], { cwd: repo, env });
     execFileSync('git', ['checkout', '-q', 'main'], { cwd: repo, env });
     const agent = await bridge.client.createAgent({ name: 'cl', model: 'none', harness_id: 'shell', repo_url: `file://${repo}`, branch: 'feature', workspace_mode: 'clone' });
-    const created = await bridge.client.createSession(agent.id, {});
-    const phases = new Set<string>();
-    let session = created;
-    while (session.status === 'creating') {
-      if (session.phase) phases.add(session.phase);
-      await new Promise((r) => setTimeout(r, 10));
-      session = await bridge.client.getSession(created.id);
-    }
+    const session = await settle(bridge.client, (await bridge.client.createSession(agent.id, {})).id);
     assert.equal(session.status, 'ready', session.failure_reason ?? '');
     const tty = await attach(bridge, session);
     try {
