@@ -19,7 +19,7 @@ import { tagged } from './logger';
 import { Secrets } from './secrets';
 import { SessionManager } from './sessionManager';
 import { SignInFlow } from './signIn';
-import { setModelProviderKey } from './providerKeys';
+import { setModelProviderKey, type SetProviderKeyArgs } from './providerKeys';
 
 /** What `activate` returns: for integrations and the extension-host tests. */
 export interface SandboxAgentsApi {
@@ -61,11 +61,10 @@ class Extension extends Disposable {
     const command = (id: string, failure: string, fn: (...args: any[]) => unknown) => this.register(registerCommand(notifier, `sandboxAgents.${id}`, failure, fn));
     command('signIn', 'Sign in failed', (args) => signIn.signIn(args));
     command('signOut', 'Sign out failed', () => signIn.signOut());
-    command('setModelProviderKey', 'Could not set the key', async () => {
-      const provider = await setModelProviderKey(secrets);
+    command('setModelProviderKey', 'Could not set the key', async (args?: SetProviderKeyArgs) => {
+      const provider = await setModelProviderKey(secrets, args);
       if (!provider) return;
-      // A running bridge gets it now; one started later gets it on start.
-      if (local.supervisor.connection) await local.ready();
+      await local.providerKeysChanged();
       notifier.show('info', `The ${provider === 'anthropic' ? 'Anthropic' : 'OpenAI'} key is set for local sandboxes (they see only a stub).`);
     });
     command('createAgent', 'Could not create the agent', (arg) => agents.createAgent(arg));

@@ -79,6 +79,13 @@ export class LocalBackend extends Disposable implements Backend {
     return c ? [c.masterKey] : [];
   }
 
+  /** The keys changed: a running bridge gets them now, one started later on its start. */
+  async providerKeysChanged(): Promise<void> {
+    this.keysPushedTo = undefined;
+    const conn = this.supervisor.connection;
+    if (conn) await this.pushProviderKeys(conn.pid);
+  }
+
   /** Hands the model provider keys to the bridge (memory only); a restarted bridge gets them again. */
   private async pushProviderKeys(pid: number): Promise<void> {
     if (!this.secretStore) return;

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import * as z from 'zod/mini';
 import '../protocol/zod';
 import type { Provider } from '../protocol/sandbox';
+import { InvalidInputError } from './errors';
 import type { Secrets } from './secrets';
 
 export const ProviderKey = z.object({ base_url: z.string(), api_key: z.string() });
@@ -31,8 +32,27 @@ export async function readProviderKeys(secrets: Secrets): Promise<Partial<Record
   return out;
 }
 
+/** Arguments for scripted use (tests, other extensions): no prompts. `apiKey` empty removes the key. */
+export interface SetProviderKeyArgs {
+  provider: Provider;
+  baseUrl?: string;
+  apiKey: string;
+}
+
 /** The command: choose Anthropic, OpenAI or a compatible gateway (URL + key), or remove a key. */
-export async function setModelProviderKey(secrets: Secrets): Promise<Provider | undefined> {
+export async function setModelProviderKey(secrets: Secrets, args?: SetProviderKeyArgs): Promise<Provider | undefined> {
+  if (args && typeof args === 'object' && 'provider' in args) {
+    if (!PROVIDERS.includes(args.provider)) throw new InvalidInputError(`Unknown model provider "${String(args.provider)}": use ${PROVIDERS.join(' or ')}.`);
+    if (!args.apiKey) {
+      await secrets.deleteProviderKey(args.provider);
+      return args.provider;
+    }
+    const problem = args.baseUrl ? checkUrl(args.baseUrl) : undefined;
+    if (problem) throw new InvalidInputError(`${problem} (baseUrl "${args.baseUrl}")`);
+    const baseUrl = (args.baseUrl?.trim() || DEFAULT_URL[args.provider]).replace(/\/+$/, '').replace(/\/v1$/, '');
+    await secrets.setProviderKey(args.provider, JSON.stringify({ base_url: baseUrl, api_key: args.apiKey.trim() } satisfies ProviderKey));
+    return args.provider;
+  }
   const current = await readProviderKeys(secrets);
   type Item = vscode.QuickPickItem & { provider: Provider; custom: boolean; remove?: boolean };
   const items: Item[] = [

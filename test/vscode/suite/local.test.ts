@@ -147,6 +147,29 @@ describe('Local agents (bridge, host runtime)', function () {
     assert.notEqual(pidOf('host'), pid);
   });
 
+  it('model provider keys go to the bridge\'s memory, never back out, and a restarted bridge gets them again', async () => {
+    const configured = async () => {
+      const c = api.local.supervisor.connection!;
+      const res = await fetch(`${c.url}/bridge/v1/providers`, { headers: { authorization: `Bearer ${c.masterKey}` } });
+      const text = await res.text();
+      assert.ok(!text.includes('sk-ant-from-vscode'), 'the key is never read back');
+      return (JSON.parse(text) as { configured: string[] }).configured;
+    };
+    await run('setModelProviderKey', { provider: 'anthropic', baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'sk-ant-from-vscode-0123456789' });
+    assert.deepEqual(await configured(), ['anthropic']);
+    const pid = pidOf('host');
+    process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    await api.local.ready();
+    assert.notEqual(pidOf('host'), pid);
+    assert.deepEqual(await configured(), ['anthropic'], 'handed over again after the restart');
+    const before = messages.length;
+    await run('setModelProviderKey', { provider: 'gemini', apiKey: 'x' });
+    assert.ok(messages.slice(before).some((m) => /Unknown model provider "gemini"/.test(m.message)), JSON.stringify(messages.slice(before)));
+    await run('setModelProviderKey', { provider: 'anthropic', apiKey: '' });
+    assert.deepEqual(await configured(), []);
+  });
+
   it('Docker unreachable: one precise message naming the socket, with Retry, host runtime, sign-in and install', async () => {
     await config().update('local.dockerHost', 'unix:///nonexistent/docker.sock', vscode.ConfigurationTarget.Global);
     await config().update('local.runtime', 'docker', vscode.ConfigurationTarget.Global);
