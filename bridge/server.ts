@@ -146,7 +146,8 @@ export class BridgeServer {
     // The same answer for an unknown session and a wrong token: ids are not secrets, but no oracle.
     if (!session || !sameSecret(token, session.tty_token)) return reject(401, 'unauthorized');
     const hub = this.sessions.hub(session.id);
-    if (session.status !== 'ready' || !hub) return reject(409, `session not ready, status=${session.status}`);
+    if (session.status !== 'ready') return reject(409, `session not ready, status=${session.status}`);
+    if (!hub) return reject(409, 'session not attachable yet: its sandbox is re-adopted once the runtime (Docker) is reachable');
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       (ws as WebSocket & { alive?: boolean }).alive = true;
       ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));

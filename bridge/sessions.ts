@@ -46,6 +46,7 @@ export interface SessionServiceOptions {
 }
 
 const READY_TIMEOUT_MS = 10 * 60_000;
+const ADOPT_RETRY_MS = 5000;
 
 /** A bring-up given up: stopped or restarted meanwhile. */
 class Superseded extends Error {}
@@ -61,6 +62,7 @@ export class SessionService {
   private readonly waiting = new Map<string, { resolve(): void; reject(err: Error): void }>();
   private readonly aborts = new Map<string, AbortController>();
   private reaper: NodeJS.Timeout | undefined;
+  private adoptRetry: NodeJS.Timeout | undefined;
   /** Called once an API harness session is ready (its initial prompt goes out then). */
   onReady: ((session: StoredSession, agent: StoredAgent) => void) | undefined;
 
@@ -385,9 +387,27 @@ export class SessionService {
     return session;
   }
 
-  /** After a restart of the bridge: reattach to the sandboxes that still run; the rest are dead. */
+  /**
+   * After a restart of the bridge: reattach to the sandboxes that still run; the rest are dead.
+   * When the runtime cannot be reached (Docker not started yet), nothing is declared dead: the
+   * sessions wait, and adoption is tried again every few seconds until it can be done.
+   */
   async adoptAll(): Promise<void> {
-    const live = this.store.data.sessions.filter((s) => s.status === 'creating' || s.status === 'ready');
+    const unavailable = await this.runtime.preflight().then(
+      () => undefined,
+      (err: Error) => err.message,
+    );
+    if (unavailable) {
+      const waiting = this.store.data.sessions.filter((s) => (s.status === 'creating' || s.status === 'ready') && s.runtime === this.runtime.kind && s.sandbox_ref);
+      if (waiting.length > 0) {
+        this.log.warn(`${waiting.length} session(s) wait for the runtime before they are re-adopted: ${unavailable}`);
+        clearTimeout(this.adoptRetry);
+        this.adoptRetry = setTimeout(() => void this.adoptAll(), ADOPT_RETRY_MS);
+        this.adoptRetry.unref();
+        return;
+      }
+    }
+    const live = this.store.data.sessions.filter((s) => (s.status === 'creating' || s.status === 'ready') && !this.procs.has(s.id));
     for (const session of live) {
       const proc = session.sandbox_ref && session.runtime === this.runtime.kind ? await this.runtime.adopt(session.sandbox_ref, session.id).catch(() => undefined) : undefined;
       if (!proc) {
@@ -443,6 +463,7 @@ export class SessionService {
   /** Bridge shutdown: let go of every sandbox, leaving it running. */
   shutdown(): void {
     clearInterval(this.reaper);
+    clearTimeout(this.adoptRetry);
     for (const [id, hub] of this.hubs) {
       hub.dispose({ code: 1012, reason: 'bridge restarting' });
       this.procs.get(id)?.detach();
