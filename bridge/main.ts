@@ -254,7 +254,9 @@ export async function serve(o: ServeOptions): Promise<{ url: string; close(): Pr
   sessions.onReady = (s) => void api.harness.sessionReady(s.id);
   const server = new BridgeServer(api, sessions, { masterKey: key, allowedOrigins: o.allowOrigins }, log);
   const url = await server.listen(o.port);
-  writeFileSync(join(o.stateDir, 'bridge.json'), JSON.stringify({ url, pid: process.pid, runtime: o.runtime, started_at: new Date().toISOString() }), { mode: 0o600 });
+  // `settings`: what this bridge was started with, so a window wanting other settings restarts it.
+  const settings = { docker_host: o.dockerHost ?? null, image: o.image ?? null, base_image: o.baseImage ?? null };
+  writeFileSync(join(o.stateDir, 'bridge.json'), JSON.stringify({ url, pid: process.pid, runtime: o.runtime, settings, started_at: new Date().toISOString() }), { mode: 0o600 });
   log.info(`listening on ${url} (runtime ${o.runtime}, state ${o.stateDir})`);
   let closing: Promise<void> | undefined;
   return {

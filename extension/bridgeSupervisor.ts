@@ -123,10 +123,18 @@ export class BridgeSupervisor {
     const keyFile = join(this.stateDir, 'master-key');
     if (!existsSync(infoFile) || !existsSync(keyFile)) return undefined;
     try {
-      const info = JSON.parse(readFileSync(infoFile, 'utf8')) as { url: string; pid: number };
+      const info = JSON.parse(readFileSync(infoFile, 'utf8')) as { url: string; pid: number; settings?: Record<string, string | null> };
       const masterKey = readFileSync(keyFile, 'utf8').trim();
       const conn = this.connect(info.url, masterKey, info.pid);
       if (await this.verify(conn)) {
+        const wanted = { docker_host: this.settings.dockerHost ?? null, image: this.settings.image ?? null, base_image: this.settings.baseImage ?? null };
+        if (info.settings && JSON.stringify(info.settings) !== JSON.stringify(wanted)) {
+          // Started with other settings (Docker host, images): restart it. Sessions keep running and
+          // the new bridge re-adopts them.
+          this.log.info(`the bridge (pid ${info.pid}) runs with other settings: restarting it`);
+          await stopProcess(info.pid);
+          return undefined;
+        }
         this.log.info(`using the bridge at ${info.url} (pid ${info.pid})`);
         return conn;
       }
@@ -226,4 +234,21 @@ async function getJson<T>(c: BridgeConnection, path: string): Promise<T> {
   const res = await fetch(`${c.url}${path}`, { headers: { authorization: `Bearer ${c.masterKey}` }, signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new BridgeUnavailableError(`the bridge answered ${res.status} to ${path}`);
   return (await res.json()) as T;
+}
+
+/** SIGTERM, then wait (up to 5 s) for the process to be gone. */
+async function stopProcess(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 50; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

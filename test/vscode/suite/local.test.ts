@@ -55,7 +55,7 @@ describe('Local agents (bridge, host runtime)', function () {
         }
       }
     }
-    for (const k of ['local.stateDir', 'local.runtime', 'local.dockerHost']) await config().update(k, undefined, vscode.ConfigurationTarget.Global);
+    for (const k of ['local.stateDir', 'local.runtime', 'local.dockerHost', 'local.baseImage']) await config().update(k, undefined, vscode.ConfigurationTarget.Global);
     await new Promise((r) => setTimeout(r, 300));
     rmSync(stateBase, { recursive: true, force: true });
   });
@@ -168,6 +168,20 @@ describe('Local agents (bridge, host runtime)', function () {
     assert.ok(messages.slice(before).some((m) => /Unknown model provider "gemini"/.test(m.message)), JSON.stringify(messages.slice(before)));
     await run('setModelProviderKey', { provider: 'anthropic', apiKey: '' });
     assert.deepEqual(await configured(), []);
+  });
+
+  it('a changed bridge setting restarts the running bridge with it (sessions survive a bridge restart)', async () => {
+    await api.local.ready();
+    const pid = pidOf('host');
+    await config().update('local.baseImage', 'example.org/base:1', vscode.ConfigurationTarget.Global);
+    try {
+      await api.local.ready();
+      assert.notEqual(pidOf('host'), pid, 'a new bridge');
+      const info = JSON.parse(readFileSync(join(stateBase, 'host', 'bridge.json'), 'utf8')) as { settings: { base_image: string } };
+      assert.equal(info.settings.base_image, 'example.org/base:1');
+    } finally {
+      await config().update('local.baseImage', undefined, vscode.ConfigurationTarget.Global);
+    }
   });
 
   it('Docker unreachable: one precise message naming the socket, with Retry, host runtime, sign-in and install', async () => {
