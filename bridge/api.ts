@@ -207,6 +207,13 @@ export class Api {
       providers.set(provider, { base_url: body.base_url ?? '', api_key: body.api_key });
       return { status: 204 };
     }
+    // Stubs the session's sandbox sent toward hosts their secrets are not bound to (sent unchanged).
+    const bl = /^\/bridge\/v1\/sessions\/([^/]+)\/blocked$/.exec(req.path);
+    if (bl && req.method === 'GET') {
+      const id = safeDecode(bl[1]) ?? '';
+      if (!this.store.data.sessions.some((x) => x.id === id)) throw new HttpError(404, { error: `no session ${id}` });
+      return { status: 200, body: { session_id: id, blocked: this.sessions.blocked(id) ?? [] } };
+    }
     const b = /^\/bridge\/v1\/builds\/([^/]+)\/log$/.exec(req.path);
     if (b && req.method === 'GET') {
       const harness = safeDecode(b[1]) ?? '';
@@ -288,6 +295,16 @@ export class Api {
     // API harnesses: the initial prompt goes out once the session is ready (harness.sessionReady).
     this.harness.sessionCreated(session.id, body);
     return { status: 200, body: this.sessionJson(session) };
+  }
+
+  /** An agent's secret env var values (memory only), for the egress proxy to swap its stubs. */
+  secretValues(agentId: string): Record<string, string> | undefined {
+    return this.envValues.get(agentId);
+  }
+
+  /** Every secret value held, so logs can redact them. */
+  allSecretValues(): string[] {
+    return [...this.envValues.values()].flatMap((v) => Object.values(v)).filter(Boolean);
   }
 
   agentJson(x: StoredAgent): Record<string, unknown> {

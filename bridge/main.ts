@@ -1,6 +1,6 @@
 /**
  * `node dist/bridge.js serve [--port 0] [--state-dir DIR] [--runtime docker|host] [--docker-host URL]
- *   [--image IMAGE] [--base-image IMAGE] [--build-network MODE] [--master-key-file F] [--allow-origin O]… [--idle-timeout-minutes N] [--verbose]`
+ *   [--image IMAGE] [--base-image IMAGE] [--build-network MODE] [--master-key-file F] [--allow-origin O]… [--idle-timeout-minutes N] [--verbose] [--extra-ca-file F]`
  *
  * A local agent platform: the platform API and /tty on 127.0.0.1, sessions in Docker containers (or
  * host processes). Prints exactly one line on stdout when ready:
@@ -12,6 +12,7 @@ import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, r
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Api } from './api';
+import { CertificateAuthority } from './ca';
 import { createLog, type BridgeLog } from './log';
 import type Docker from 'dockerode';
 import { ImageBuilder } from './images';
@@ -41,6 +42,8 @@ export interface ServeOptions {
   allowOrigins: string[];
   idleTimeoutMinutes: number;
   verbose: boolean;
+  /** PEM files of CAs the egress proxy trusts for intercepted upstreams besides Node's roots (tests). */
+  extraCaFiles?: string[];
 }
 
 export function defaultStateDir(): string {
@@ -52,7 +55,7 @@ function usage(message?: string): never {
   if (message) process.stderr.write(`bridge: ${message}\n`);
   process.stderr.write(
     'usage: bridge.js serve [--port N] [--state-dir DIR] [--runtime docker|host] [--docker-host URL] [--image IMAGE]\n' +
-      '                       [--base-image IMAGE] [--build-network MODE] [--master-key-file FILE] [--allow-origin ORIGIN]... [--idle-timeout-minutes N] [--verbose]\n',
+      '                       [--base-image IMAGE] [--build-network MODE] [--master-key-file FILE] [--allow-origin ORIGIN]... [--idle-timeout-minutes N] [--verbose] [--extra-ca-file FILE]\n',
   );
   process.exit(2);
 }
@@ -108,6 +111,9 @@ export function parseServeArgs(argv: string[]): ServeOptions {
       }
       case '--verbose':
         o.verbose = true;
+        break;
+      case '--extra-ca-file':
+        (o.extraCaFiles ??= []).push(resolve(value()));
         break;
       default:
         usage(`unknown argument ${a}`);
@@ -206,10 +212,20 @@ export async function serve(o: ServeOptions): Promise<{ url: string; close(): Pr
     throw err;
   }
   const providers = new Providers();
-  const log: BridgeLog = createLog({ file: join(o.stateDir, 'bridge.log'), verbose: o.verbose, secrets: () => [key, ...providers.secrets()] });
+  // The agents' secret values too, once the API (which holds them) exists.
+  let agentSecrets: () => string[] = () => [];
+  const log: BridgeLog = createLog({ file: join(o.stateDir, 'bridge.log'), verbose: o.verbose, secrets: () => [key, ...providers.secrets(), ...agentSecrets()] });
   // Our sandbox programs (init, the claude-agent-sdk server) sit next to the bundle, in dist/sandbox.
   const bundleDir = dirname(process.argv[1] ?? __filename);
   const store = StateStore.load(o.stateDir, () => randomUUID(), log);
+  // The per-install CA for intercepting TLS toward hosts a secret is bound to; without it, plain tunnels.
+  const ca = await CertificateAuthority.loadOrCreate(o.stateDir).catch((err: Error) => {
+    log.warn(`no CA for the egress proxy (secrets bound to HTTPS hosts will not be swapped): ${err.message}`);
+    return undefined;
+  });
+  const extraCa = (o.extraCaFiles ?? []).map((f) => readFileSync(f, 'utf8'));
+  // Filled once the API exists: the agents' secret values live in its memory.
+  let secretValues: ((agentId: string) => Record<string, string> | undefined) | undefined;
   const runtime: Runtime =
     o.runtime === 'docker'
       ? new DockerRuntime({ dockerHost: o.dockerHost, image: o.image, images: imageSource(o, log) }, log)
@@ -225,6 +241,9 @@ export async function serve(o: ServeOptions): Promise<{ url: string; close(): Pr
     // The host runtime finds CLIs the extension carries (e.g. Claude Code in a development checkout).
     binDirs: [join(bundleDir, '..', 'node_modules', '.bin')],
     providers,
+    secretValues: (agentId) => secretValues?.(agentId),
+    ca,
+    extraCa,
   });
   try {
     await runtime.preflight();
@@ -250,6 +269,8 @@ export async function serve(o: ServeOptions): Promise<{ url: string; close(): Pr
     };
   };
   const api = new Api(store, sessions, { idleTimeoutMs: idleTimeoutMs || 365 * 86_400_000, models: () => [], status, providers, log });
+  secretValues = (agentId) => api.secretValues(agentId);
+  agentSecrets = () => api.allSecretValues();
   // API harnesses: the harness session (and the initial prompt) once the sandbox is ready.
   sessions.onReady = (s) => void api.harness.sessionReady(s.id);
   const server = new BridgeServer(api, sessions, { masterKey: key, allowedOrigins: o.allowOrigins }, log);

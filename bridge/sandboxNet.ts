@@ -10,14 +10,20 @@
  * - absolute-form requests and `CONNECT` (the sandbox's `HTTP(S)_PROXY`): the **egress proxy**,
  *   subject to the agent's `allow_out`/`deny_out`, refusing loopback, private and link-local
  *   destinations unless allow-listed (through the proxy, 127.0.0.1 is the *host's* loopback).
+ *   Toward a host one of the agent's secrets is bound to (`env_var_hosts`), TLS is terminated with a
+ *   leaf from the bridge's CA and the secret's stub is replaced by its value in headers and text
+ *   bodies; stubs of secrets bound elsewhere are left as they are and the attempt is recorded.
+ *   Every other `CONNECT` is a plain tunnel.
  */
 import { lookup } from 'node:dns/promises';
 import { chmodSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Transform, type Duplex, type TransformCallback } from 'node:stream';
+import * as tls from 'node:tls';
 import { GATEWAY_ROUTES, PHASE_PATH, PhaseReport, type Provider } from '../protocol/sandbox';
+import type { CertificateAuthority } from './ca';
 import type { BridgeLog } from './log';
 
 export interface ProviderConfig {
@@ -55,7 +61,37 @@ export interface SandboxNetOptions {
   denyOut: string[];
   onPhase(report: PhaseReport): void;
   log: BridgeLog;
+  /** The agent's secrets as this sandbox holds them: env var name, stub, and the hosts it may go to. */
+  secrets?: SecretBinding[];
+  /** A secret's real value (bridge memory only); undefined when the bridge lost it (restarted). */
+  secretValue?(name: string): string | undefined;
+  /** Signs the leaves for intercepted hosts; without it every CONNECT is a plain tunnel. */
+  ca?: CertificateAuthority;
+  /** PEM certificates trusted for intercepted upstreams besides Node's own roots (tests). */
+  extraCa?: string[];
 }
+
+export interface SecretBinding {
+  name: string;
+  stub: string;
+  hosts: string[];
+}
+
+/** A stub that went toward a host its secret is not bound to (it was sent unchanged). */
+export interface BlockedInterception {
+  at: string;
+  /** The env var whose stub it was (or the model provider's). */
+  credential: string;
+  host: string;
+  method: string;
+  /** Path without its query. */
+  path: string;
+  where: 'header' | 'body';
+}
+
+const BLOCKED_MAX = 100;
+/** Bodies we rewrite: text only, never compressed. */
+const TEXT_BODY = /^(text\/|application\/(json|x-www-form-urlencoded|[\w.+-]+\+json)\b)/i;
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 const DEFAULT_UPSTREAM: Record<Provider, string> = { anthropic: 'https://api.anthropic.com', openai: 'https://api.openai.com' };
@@ -63,8 +99,25 @@ const DEFAULT_UPSTREAM: Record<Provider, string> = { anthropic: 'https://api.ant
 export class SandboxNet {
   private readonly server: http.Server;
   private readonly sockets = new Set<Duplex>();
+  /** HTTP over the TLS connections we terminated; the real destination per connection. */
+  private readonly mitm: http.Server;
+  private readonly targets = new WeakMap<object, { host: string; port: number }>();
+  private readonly upstreamAgent: https.Agent;
+  private readonly blockedList: BlockedInterception[] = [];
 
   constructor(private readonly o: SandboxNetOptions) {
+    this.mitm = http.createServer((req, res) => {
+      const target = this.targets.get(req.socket);
+      if (!target) return void res.destroy();
+      this.forward('https:', target.host, target.port, req, res).catch((err: Error) => {
+        this.o.log.warn(`${this.o.label}: ${target.host}: ${err.message}`);
+        if (err instanceof MissingSecret && !res.headersSent) missingReply(res, err.message);
+        else if (!res.headersSent) reply(res, 502, { error: err.message });
+        else res.destroy();
+      });
+    });
+    this.mitm.on('clientError', (_err, socket) => socket.destroy());
+    this.upstreamAgent = new https.Agent({ keepAlive: true, ...(o.extraCa?.length ? { ca: [...tls.rootCertificates, ...o.extraCa] } : {}) });
     this.server = http.createServer((req, res) => void this.request(req, res));
     this.server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.connect(req, socket, head));
     this.server.on('connection', (s: net.Socket) => {
@@ -86,8 +139,15 @@ export class SandboxNet {
     });
   }
 
+  /** Stubs sent toward hosts their secrets are not bound to, oldest first (at most 100). */
+  blocked(): BlockedInterception[] {
+    return [...this.blockedList];
+  }
+
   close(): void {
     this.server.close();
+    this.mitm.close();
+    this.upstreamAgent.destroy();
     for (const s of this.sockets) s.destroy();
     rmSync(this.o.socketPath, { force: true });
   }
@@ -104,6 +164,7 @@ export class SandboxNet {
       return await this.proxyHttp(url, req, res);
     } catch (err) {
       this.o.log.warn(`${this.o.label}: ${(err as Error).message}`);
+      if (err instanceof MissingSecret && !res.headersSent) return missingReply(res, err.message);
       if (!res.headersSent) reply(res, 502, { error: (err as Error).message });
       else res.destroy();
     }
@@ -179,17 +240,7 @@ export class SandboxNet {
     const blocked = await this.policy(target.hostname, port);
     this.o.log.debug(`${this.o.label}: ${req.method} ${target.origin}${blocked ? ` refused: ${blocked}` : ''}`);
     if (blocked) return blockedReply(res, blocked);
-    const headers: http.OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
-    const upstream = http.request(target, { method: req.method, headers: { ...headers, host: target.host } }, (up) => {
-      res.writeHead(up.statusCode ?? 502, filterHeaders(up.headers));
-      up.pipe(res);
-    });
-    upstream.on('error', (err) => {
-      if (!res.headersSent) reply(res, 502, { error: `could not reach ${target.host}: ${err.message}` });
-      else res.destroy();
-    });
-    req.pipe(upstream);
+    await this.forward('http:', target.hostname, port, req, res, `${target.pathname}${target.search}`);
   }
 
   private async connect(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -207,6 +258,7 @@ export class SandboxNet {
       socket.end(`HTTP/1.1 403 Forbidden\r\nX-Vault-Blocked: egress-policy\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(blocked)}\r\n\r\n${blocked}`);
       return;
     }
+    if (this.o.ca && this.bound(host).length > 0) return this.intercept(host, port, socket, head);
     const upstream = net.connect(port, host, () => {
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) upstream.write(head);
@@ -216,6 +268,102 @@ export class SandboxNet {
       if (socket.writable) socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-length: ${Buffer.byteLength(err.message)}\r\n\r\n${err.message}`);
     });
     socket.on('close', () => upstream.destroy());
+  }
+
+  /** The secrets bound to `host` (their stubs are swapped toward it). */
+  private bound(host: string): SecretBinding[] {
+    const name = host.toLowerCase();
+    return (this.o.secrets ?? []).filter((b) => b.hosts.some((p) => hostMatches(name, p)));
+  }
+
+  /** Terminates the sandbox's TLS with a leaf for `host`; the requests inside go through `forward`. */
+  private async intercept(host: string, port: number, socket: Duplex, head: Buffer): Promise<void> {
+    let leaf;
+    try {
+      leaf = await this.o.ca!.leaf(host);
+    } catch (err) {
+      const why = `could not make a certificate for ${host}: ${(err as Error).message}`;
+      socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-length: ${Buffer.byteLength(why)}\r\n\r\n${why}`);
+      return;
+    }
+    this.o.log.debug(`${this.o.label}: CONNECT ${host}:${port} intercepted (a secret is bound to it)`);
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length) socket.unshift(head);
+    const secure = new tls.TLSSocket(socket as net.Socket, { isServer: true, key: leaf.key, cert: leaf.cert, ALPNProtocols: ['http/1.1'] });
+    secure.on('error', () => secure.destroy());
+    this.targets.set(secure, { host, port });
+    this.mitm.emit('connection', secure);
+  }
+
+  /**
+   * One request toward `host`: the stubs of secrets bound to it become their values (headers, and
+   * text bodies as they stream); any other stub of this session is left alone and recorded.
+   */
+  private async forward(protocol: 'http:' | 'https:', host: string, port: number, req: http.IncomingMessage, res: http.ServerResponse, path = req.url ?? '/'): Promise<void> {
+    const bound = this.bound(host);
+    const boundNames = new Set(bound.map((b) => b.name));
+    const swaps = new Map<string, string>();
+    const missing: string[] = [];
+    for (const b of bound) {
+      const value = this.o.secretValue?.(b.name);
+      if (value) swaps.set(b.stub, value);
+      else missing.push(b.name);
+    }
+    // Stubs that must not be swapped here: the other secrets' and the model providers'.
+    const foreign = new Map<string, string>();
+    for (const b of this.o.secrets ?? []) if (!boundNames.has(b.name)) foreign.set(b.stub, b.name);
+    for (const [provider, stub] of Object.entries(this.o.stubs)) if (stub && !bound.some((b) => b.stub === stub)) foreign.set(stub, provider);
+    const record = (stub: string, where: BlockedInterception['where']) => {
+      const credential = foreign.get(stub);
+      if (credential) this.recordBlocked({ at: new Date().toISOString(), credential, host, method: req.method ?? 'GET', path: path.split('?')[0], where });
+    };
+    const headers: http.OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined || HOP_BY_HOP.has(name)) continue;
+      const one = (v: string) => {
+        for (const stub of foreign.keys()) if (v.includes(stub)) record(stub, 'header');
+        const lost = missing.find((n) => v.includes(bound.find((b) => b.name === n)!.stub));
+        if (lost) throw new MissingSecret(lost, host);
+        return replaceAll(v, swaps);
+      };
+      headers[name] = Array.isArray(value) ? value.map(one) : one(value);
+    }
+    const rewrite = bound.length > 0 && TEXT_BODY.test(String(req.headers['content-type'] ?? '')) && !req.headers['content-encoding'];
+    if (rewrite) {
+      // The length changes with the values: the body goes chunked.
+      delete headers['content-length'];
+      if (missing.length) this.o.log.warn(`${this.o.label}: ${missing.join(', ')} cannot be swapped toward ${host}: the bridge has no value (it keeps secrets in memory only and was restarted)`);
+    }
+    this.o.log.debug(`${this.o.label}: ${req.method} ${protocol}//${host}:${port}${path.split('?')[0]}${bound.length ? ` (secrets: ${[...boundNames].join(', ')})` : ''}`);
+    const client = protocol === 'https:' ? https : http;
+    const upstream = client.request(
+      { protocol, host, port, path, method: req.method, headers: { ...headers, host: req.headers.host ?? (port === (protocol === 'https:' ? 443 : 80) ? host : `${host}:${port}`) }, ...(protocol === 'https:' ? { agent: this.upstreamAgent, servername: net.isIP(host) ? undefined : host } : {}) },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, filterHeaders(up.headers));
+        res.flushHeaders();
+        up.pipe(res);
+        up.on('error', () => res.destroy());
+      },
+    );
+    upstream.on('error', (err) => {
+      this.o.log.warn(`${this.o.label}: ${host}:${port}: ${err.message}`);
+      if (!res.headersSent) reply(res, 502, { error: `could not reach ${host}:${port}: ${err.message}` });
+      else res.destroy();
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    if (rewrite) {
+      const scan = new Map(swaps);
+      for (const stub of foreign.keys()) scan.set(stub, stub);
+      req.pipe(new StubReplacer(scan, (stub) => record(stub, 'body'))).pipe(upstream);
+    } else req.pipe(upstream);
+  }
+
+  private recordBlocked(entry: BlockedInterception): void {
+    this.o.log.warn(`${this.o.label}: the stub of ${entry.credential} went toward ${entry.host} (${entry.where}), which it is not bound to: sent unchanged`);
+    this.blockedList.push(entry);
+    if (this.blockedList.length > BLOCKED_MAX) this.blockedList.splice(0, this.blockedList.length - BLOCKED_MAX);
   }
 
   /** Why a destination is refused, or undefined when it may be reached. */
@@ -230,6 +378,65 @@ export class SandboxNet {
     const local = addresses.find(isLocalAddress);
     if (local) return `egress to ${host}:${port} (${local}) is a loopback, private or link-local address; add it to the agent's allow_out to reach it`;
     return undefined;
+  }
+}
+
+/** A bound stub whose value the bridge does not hold (it keeps secrets in memory only). */
+class MissingSecret extends Error {
+  constructor(name: string, host: string) {
+    super(`the stub of ${name} cannot be swapped toward ${host}: the bridge has no value for ${name} (it keeps secrets in memory only and was restarted). Save the agent's environment variables again, then retry.`);
+  }
+}
+
+function missingReply(res: http.ServerResponse, why: string): void {
+  res.writeHead(502, { 'content-type': 'text/plain', 'x-vault-blocked': 'missing-secret', 'content-length': Buffer.byteLength(why) }).end(why);
+}
+
+function replaceAll(text: string, swaps: Map<string, string>): string {
+  let out = text;
+  for (const [stub, value] of swaps) if (out.includes(stub)) out = out.split(stub).join(value);
+  return out;
+}
+
+/**
+ * Replaces stubs in a byte stream, also across chunk boundaries: the last `longest stub - 1` bytes
+ * are held back until the next chunk (or the end) shows whether a stub starts there.
+ */
+export class StubReplacer extends Transform {
+  private carry = '';
+  private readonly re: RegExp | undefined;
+  private readonly keep: number;
+  private readonly values: Map<string, string>;
+
+  constructor(swaps: Map<string, string>, private readonly onMatch: (stub: string) => void = () => undefined) {
+    super();
+    const stubs = [...swaps.keys()].filter(Boolean).sort((a, b) => b.length - a.length);
+    // Bytes as latin1 characters: one per byte, so a value's UTF-8 survives the round trip.
+    this.values = new Map(stubs.map((s) => [s, Buffer.from(swaps.get(s)!, 'utf8').toString('latin1')]));
+    this.re = stubs.length ? new RegExp(stubs.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g') : undefined;
+    this.keep = stubs.length ? stubs[0].length - 1 : 0;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    if (!this.re) return done(null, chunk);
+    const text = this.carry + Buffer.from(chunk).toString('latin1');
+    let out = '';
+    let at = 0;
+    this.re.lastIndex = 0;
+    for (let m = this.re.exec(text); m; m = this.re.exec(text)) {
+      out += text.slice(at, m.index) + this.values.get(m[0]);
+      at = m.index + m[0].length;
+      this.onMatch(m[0]);
+    }
+    const rest = text.slice(at);
+    const hold = Math.min(rest.length, this.keep);
+    out += rest.slice(0, rest.length - hold);
+    this.carry = rest.slice(rest.length - hold);
+    done(null, out ? Buffer.from(out, 'latin1') : undefined);
+  }
+
+  override _flush(done: TransformCallback): void {
+    done(null, this.carry ? Buffer.from(this.carry, 'latin1') : undefined);
   }
 }
 

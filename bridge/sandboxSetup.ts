@@ -65,6 +65,29 @@ export function makeStubs(): Record<Provider, string> {
   return { anthropic: `stub_anthropic_${randomBytes(4).toString('hex')}`, openai: `stub_openai_${randomBytes(4).toString('hex')}` };
 }
 
+/** Prefix of the agent's secrets in `session.stubs` (`env:MY_TOKEN` → its stub), beside the providers'. */
+export const SECRET_STUB_PREFIX = 'env:';
+
+/** `stub_<name>_<8 hex>` for each of the agent's secret env vars, keeping those the session already has. */
+export function makeSecretStubs(names: string[], existing: Record<string, string> = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const key = SECRET_STUB_PREFIX + name;
+    out[key] = existing[key] ?? `stub_${name}_${randomBytes(4).toString('hex')}`;
+  }
+  return out;
+}
+
+/** The secrets' stubs by env var name. */
+export function secretStubs(stubs: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(stubs ?? {}).filter(([k]) => k.startsWith(SECRET_STUB_PREFIX)).map(([k, v]) => [k.slice(SECRET_STUB_PREFIX.length), v]));
+}
+
+/** The model providers' stubs (everything in `session.stubs` that is not a secret's). */
+export function providerStubs(stubs: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(stubs ?? {}).filter(([k]) => !k.startsWith(SECRET_STUB_PREFIX)));
+}
+
 export interface PrepareOptions {
   runtime: 'docker' | 'host';
   session: StoredSession;
@@ -78,6 +101,8 @@ export interface PrepareOptions {
   shellCommand: string[];
   /** Docker: the uid the container runs as; folders the bridge creates for it are handed to it when the bridge runs as root. */
   sandboxUid?: number;
+  /** The bridge CA's certificate (never its key), trusted by the sandbox for intercepted hosts. */
+  caCertPem?: string;
 }
 
 export interface Prepared {
@@ -142,6 +167,11 @@ export async function prepareSandbox(o: PrepareOptions, sessionDir: string): Pro
   const home = docker ? CONTAINER.home : join(sessionDir, 'home');
   if (!docker) mkdirSync(home, { recursive: true, mode: 0o700 });
   const inside = (hostPath: string, containerPath: string) => (docker ? containerPath : hostPath);
+  const caFile = join(l.egressDir, 'ca.pem');
+  if (o.caCertPem) {
+    writeFileSync(caFile, o.caCertPem, { mode: 0o644 });
+    chmodSync(caFile, 0o644);
+  }
   const config: InitConfig = {
     version: INIT_CONFIG_VERSION,
     session_id: o.session.id,
@@ -157,7 +187,9 @@ export async function prepareSandbox(o: PrepareOptions, sessionDir: string): Pro
     harness_port: api && docker ? CONTAINER.harnessPort : 0,
     credentials: { [providerFor(o.agent.harness_id, o.agent.model)]: o.stubs[providerFor(o.agent.harness_id, o.agent.model)] ?? '' },
     shell_command: o.shellCommand,
-    env: {},
+    // The agent's secrets: stubs only; the egress proxy swaps them toward the hosts they are bound to.
+    env: secretStubs(o.stubs),
+    ...(o.caCertPem ? { ca_file: inside(caFile, `${CONTAINER.egress}/ca.pem`) } : {}),
     bin_dirs: docker ? [] : o.binDirs,
     programs_dir: inside(o.programsDir, CONTAINER.programs),
     ...(docker ? { sdk_node_path: CONTAINER.sdkNodePath } : {}),

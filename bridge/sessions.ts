@@ -9,8 +9,9 @@ export { LOCAL_HARNESSES } from '../protocol/harnesses';
 import type { PhaseReport } from '../protocol/sandbox';
 import type { BridgeLog } from './log';
 import { DEFAULT_RESOURCES, type Runtime, type SandboxProcess, type SandboxSpec } from './runtimes/runtime';
-import { checkIngressSocket, layout, makeStubs, prepareSandbox, workspaceMode } from './sandboxSetup';
-import { Providers, SandboxNet } from './sandboxNet';
+import type { CertificateAuthority } from './ca';
+import { checkIngressSocket, layout, makeSecretStubs, makeStubs, prepareSandbox, providerStubs, secretStubs, workspaceMode } from './sandboxSetup';
+import { Providers, SandboxNet, type BlockedInterception } from './sandboxNet';
 import type { StateStore, StoredAgent, StoredSession } from './stateStore';
 import { TerminalHub } from './terminal';
 
@@ -41,6 +42,12 @@ export interface SessionServiceOptions {
   binDirs: string[];
   /** The real model keys (memory only). */
   providers: Providers;
+  /** The agent's secret env var values (memory only; the API holds them). */
+  secretValues?(agentId: string): Record<string, string> | undefined;
+  /** The bridge's CA (intercepts TLS toward hosts a secret is bound to; its certificate goes to sandboxes). */
+  ca?: CertificateAuthority;
+  /** PEM certificates the egress proxy trusts for upstreams besides Node's roots (tests). */
+  extraCa?: string[];
   /** How long a sandbox may take from start to its harness being ready. */
   readyTimeoutMs?: number;
 }
@@ -170,7 +177,8 @@ export class SessionService {
           if (!current()) throw new Superseded();
         }
         this.phase(session, 'injecting_files', 'preparing the work tree and the sandbox sockets');
-        const stubs = session.stubs ?? makeStubs();
+        // Stubs only: the providers' keys and the agent's secrets (`env:NAME`); never values.
+        const stubs = { ...(session.stubs ?? makeStubs()), ...makeSecretStubs(agent.env_var_names, session.stubs) };
         session.stubs = stubs;
         const sessionDir = join(this.opts.stateDir, 'sessions', session.id);
         const prepared = await prepareSandbox(
@@ -183,6 +191,7 @@ export class SessionService {
             binDirs: this.opts.binDirs,
             shellCommand: this.opts.shellCommand,
             sandboxUid: this.runtime.sandboxUid?.(),
+            caCertPem: this.opts.ca?.certPem,
           },
           sessionDir,
         );
@@ -243,15 +252,24 @@ export class SessionService {
     const net = new SandboxNet({
       socketPath: layout(dir).egressSocket,
       label: `session ${session.id.slice(0, 8)}`,
-      stubs: session.stubs ?? {},
+      stubs: providerStubs(session.stubs),
       providers: this.opts.providers,
       allowOut: agent.allow_out,
       denyOut: agent.deny_out,
       onPhase: (r) => this.initPhase(session, r),
       log: this.log,
+      secrets: Object.entries(secretStubs(session.stubs)).map(([name, stub]) => ({ name, stub, hosts: agent.env_var_hosts[name] ?? [] })),
+      secretValue: (name) => this.opts.secretValues?.(agent.id)?.[name],
+      ca: this.opts.ca,
+      extraCa: this.opts.extraCa,
     });
     await net.listen();
     this.nets.set(session.id, net);
+  }
+
+  /** Stubs this session sent toward hosts their secrets are not bound to (since its egress server started). */
+  blocked(id: string): BlockedInterception[] | undefined {
+    return this.nets.get(id)?.blocked();
   }
 
   private initPhase(session: StoredSession, r: PhaseReport): void {

@@ -46,8 +46,11 @@ export const InitConfig = z.object({
   credentials: z.record(z.string(), z.string()),
   /** `shell`: the program to run. */
   shell_command: z.array(z.string()),
-  /** Extra plain environment for the harness. */
+  /** Extra plain environment for the harness (the agent's secrets appear here as stubs only). */
   env: z.record(z.string(), z.string()),
+  /** The bridge's CA certificate (never its key): TLS clients in the sandbox trust it for the hosts the
+   *  egress proxy intercepts. Init adds it to the image's system CAs in a bundle of its own. */
+  ca_file: z.optional(z.string()),
   /** Folders searched for the harness CLIs before PATH (host runtime: the extension's node_modules/.bin). */
   bin_dirs: z.array(z.string()),
   /** Where our own sandbox programs are (init.js, claude-agent-sdk-server.js). */

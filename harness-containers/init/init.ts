@@ -18,7 +18,7 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import * as z from 'zod/mini';
 import { INIT_CONFIG_ENV, InitConfig, PHASE_PATH, type PhaseReport } from '../../protocol/sandbox';
-import { planLaunch, type Launch } from './launch';
+import { planLaunch, SYSTEM_CA_FILES, type Launch } from './launch';
 
 const HARNESS_START_TIMEOUT_MS = 180_000;
 
@@ -204,6 +204,15 @@ async function prepareWorkdir(config: InitConfig, env: NodeJS.ProcessEnv): Promi
   await run('git', args, env, dirname(workdir));
 }
 
+/** The image's system CAs plus the bridge's, in a temp file (the CA file itself is read-only and alone). */
+function caBundle(caFile: string, sessionId: string): { file: string; bundle: string } {
+  const system = SYSTEM_CA_FILES.find((f) => existsSync(f));
+  const bundle = join(tmpdir(), `sandbox-agents-ca-${sessionId.replace(/[^\w-]/g, '').slice(0, 36)}.pem`);
+  const parts = [system ? readFileSync(system, 'utf8') : '', readFileSync(caFile, 'utf8')];
+  writeFileSync(bundle, parts.filter(Boolean).map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join(''), { mode: 0o644 });
+  return { file: caFile, bundle };
+}
+
 function writeFiles(launch: Launch): void {
   for (const f of launch.files) {
     mkdirSync(dirname(f.path), { recursive: true, mode: 0o700 });
@@ -227,7 +236,8 @@ async function main(): Promise<void> {
     await report(config.egress_socket, 'injecting_files', 'starting the loopback forwarder');
     const proxyPort = await forwardTcpToUnix(config.proxy_port, config.egress_socket);
     const harnessPort = config.ingress_socket ? config.harness_port || (await freePort()) : 0;
-    const launch = planLaunch({ config, home, proxyPort, harnessPort, nodePath: process.execPath });
+    const ca = config.ca_file ? caBundle(config.ca_file, config.session_id) : undefined;
+    const launch = planLaunch({ config, home, proxyPort, harnessPort, nodePath: process.execPath, ca });
     const env: NodeJS.ProcessEnv = { ...process.env, ...launch.env };
     delete env[INIT_CONFIG_ENV];
     await prepareWorkdir(config, env);

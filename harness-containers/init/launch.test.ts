@@ -31,6 +31,20 @@ function ctx(harness: string, over: Partial<InitConfig> = {}): LaunchContext {
 const file = (l: ReturnType<typeof planLaunch>, suffix: string) => l.files.find((f) => f.path.endsWith(suffix))?.content ?? '';
 
 describe('planLaunch', () => {
+  it('with the bridge CA, every harness trusts it (bundle for OpenSSL, curl, git, Python; the CA alone for Node) and holds the agent\'s secrets as stubs', () => {
+    for (const h of ['shell', 'claude-code', 'codex', 'opencode', 'claude-agent-sdk']) {
+      const c = ctx(h, { env: { MY_TOKEN: 'stub_MY_TOKEN_0a1b2c3d' }, ca_file: '/run/sandbox/ca.pem' });
+      const l = planLaunch({ ...c, ca: { file: '/run/sandbox/ca.pem', bundle: '/tmp/sandbox-agents-ca-s1.pem' } });
+      assert.equal(l.env.SSL_CERT_FILE, '/tmp/sandbox-agents-ca-s1.pem');
+      assert.equal(l.env.GIT_SSL_CAINFO, '/tmp/sandbox-agents-ca-s1.pem');
+      assert.equal(l.env.REQUESTS_CA_BUNDLE, '/tmp/sandbox-agents-ca-s1.pem');
+      assert.equal(l.env.CURL_CA_BUNDLE, '/tmp/sandbox-agents-ca-s1.pem');
+      assert.equal(l.env.NODE_EXTRA_CA_CERTS, '/run/sandbox/ca.pem');
+      assert.equal(l.env.MY_TOKEN, 'stub_MY_TOKEN_0a1b2c3d');
+    }
+    assert.equal(planLaunch(ctx('shell')).env.SSL_CERT_FILE, undefined);
+  });
+
   it('every harness gets the proxies, loopback direct, and the extra env', () => {
     for (const h of ['shell', 'claude-code', 'codex', 'opencode', 'claude-agent-sdk']) {
       const l = planLaunch(ctx(h));

@@ -32,6 +32,16 @@ export interface LaunchContext {
   harnessPort: number;
   /** The node that runs init (and the claude-agent-sdk server). */
   nodePath: string;
+  /** The bridge's CA certificate and the bundle init built from it (system CAs + ours). */
+  ca?: { file: string; bundle: string };
+}
+
+/** Where Debian-like images and hosts keep the system CAs. */
+export const SYSTEM_CA_FILES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
+
+/** The environment that makes TLS clients (OpenSSL, curl, git, Node, Python requests) trust the bridge's CA. */
+export function caEnv(ca: { file: string; bundle: string }): Record<string, string> {
+  return { SSL_CERT_FILE: ca.bundle, CURL_CA_BUNDLE: ca.bundle, GIT_SSL_CAINFO: ca.bundle, REQUESTS_CA_BUNDLE: ca.bundle, NODE_EXTRA_CA_CERTS: ca.file };
 }
 
 export function gatewayUrl(proxyPort: number, provider: keyof typeof GATEWAY_ROUTES): string {
@@ -51,6 +61,7 @@ export function baseEnv(ctx: LaunchContext): Record<string, string> {
     no_proxy: 'localhost,127.0.0.1,::1',
     GIT_TERMINAL_PROMPT: '0',
     DO_NOT_TRACK: '1',
+    ...(ctx.ca ? caEnv(ctx.ca) : {}),
     ...ctx.config.env,
   };
 }

@@ -1,0 +1,187 @@
+/**
+ * The egress proxy and the agent's secrets, driven the way a sandbox drives it (HTTP over the
+ * session's unix socket): toward a host a secret is bound to, TLS is intercepted with the bridge's CA
+ * and the stub becomes the real value in headers and JSON bodies; toward a host it is not bound to,
+ * the stub arrives unchanged and the attempt is recorded; an unbound host is a plain tunnel.
+ * Upstreams are local HTTPS servers with a test CA of their own, trusted by the bridge through `extraCa`.
+ */
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tls from 'node:tls';
+import { after, before, describe, it } from 'node:test';
+import { CertificateAuthority } from '../../bridge/ca';
+import { createLog } from '../../bridge/log';
+import { Providers, SandboxNet } from '../../bridge/sandboxNet';
+
+const dir = mkdtempSync(join(tmpdir(), 'sa-secrets-'));
+const MY_TOKEN = 'ghp_realTokenValue_0123456789';
+const OTHER = 'other-real-secret-value';
+const STUB = 'stub_MY_TOKEN_0a1b2c3d';
+const OTHER_STUB = 'stub_OTHER_9f8e7d6c';
+
+interface Seen {
+  authorization?: string;
+  body: string;
+}
+
+let bridgeCa: CertificateAuthority;
+let upstreamCa: CertificateAuthority;
+const servers: (http.Server | https.Server)[] = [];
+let net_: SandboxNet;
+let values: Record<string, string> = { MY_TOKEN, OTHER };
+const seen = new Map<string, Seen[]>();
+
+/** An upstream that remembers what it received and answers `ok`. */
+async function upstream(name: string, host: string, secure: boolean): Promise<number> {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      seen.set(name, [...(seen.get(name) ?? []), { authorization: req.headers.authorization, body }]);
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok from ${name}`);
+    });
+  };
+  const server = secure ? https.createServer(await upstreamCa.leaf(host), handler) : http.createServer(handler);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, isIP(host) ? host : '127.0.0.1', r));
+  return (server.address() as AddressInfo).port;
+}
+
+/** CONNECT through the sandbox's socket, then one HTTPS request in the tunnel trusting `ca`. */
+async function viaConnect(host: string, port: number, ca: string, headers: http.OutgoingHttpHeaders, body: string): Promise<{ status: number; text: string; issuer: string }> {
+  const req = http.request({ socketPath: net_sockPath, method: 'CONNECT', path: `${host}:${port}` });
+  req.end();
+  const [res, socket] = (await once(req, 'connect')) as [http.IncomingMessage, Socket];
+  assert.equal(res.statusCode, 200, `CONNECT ${host}:${port}`);
+  const secure = tls.connect({ socket, host, ca, ...(isIP(host) ? {} : { servername: host }) });
+  await once(secure, 'secureConnect');
+  const issuer = secure.getPeerCertificate(true).issuerCertificate?.fingerprint256 ?? '';
+  return new Promise((resolve, reject) => {
+    const r = https.request({ createConnection: () => secure, host, port, method: 'POST', path: '/api?x=1', headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (up) => {
+      let text = '';
+      up.on('data', (c) => (text += c));
+      up.on('end', () => {
+        secure.destroy();
+        resolve({ status: up.statusCode ?? 0, text, issuer });
+      });
+    });
+    r.on('error', reject);
+    r.end(body);
+  });
+}
+
+let net_sockPath = '';
+const ports = { bound: 0, other: 0, unbound: 0, plain: 0 };
+
+before(async () => {
+  bridgeCa = await CertificateAuthority.loadOrCreate(mkdtempSync(join(dir, 'bridge-')));
+  upstreamCa = await CertificateAuthority.loadOrCreate(mkdtempSync(join(dir, 'upstream-')));
+  ports.bound = await upstream('bound', 'localhost', true);
+  ports.other = await upstream('other', '127.0.0.1', true);
+  ports.unbound = await upstream('unbound', '127.0.0.2', true);
+  ports.plain = await upstream('plain', 'localhost', false);
+  net_sockPath = join(dir, 'egress.sock');
+  net_ = new SandboxNet({
+    socketPath: net_sockPath,
+    label: 'test',
+    stubs: { anthropic: 'stub_anthropic_11112222' },
+    providers: new Providers(),
+    allowOut: ['localhost', '127.0.0.1', '127.0.0.2'],
+    denyOut: [],
+    onPhase: () => undefined,
+    log: createLog({ verbose: false, secrets: () => [MY_TOKEN, OTHER] }),
+    secrets: [
+      { name: 'MY_TOKEN', stub: STUB, hosts: ['localhost'] },
+      { name: 'OTHER', stub: OTHER_STUB, hosts: ['127.0.0.1'] },
+    ],
+    secretValue: (name) => values[name],
+    ca: bridgeCa,
+    extraCa: [upstreamCa.certPem],
+  });
+  await net_.listen();
+});
+
+after(() => {
+  net_?.close();
+  for (const s of servers) s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const json = (o: unknown) => JSON.stringify(o);
+const fingerprint = (ca: CertificateAuthority) => new X509Certificate(ca.certPem).fingerprint256;
+
+describe('secrets through the egress proxy', () => {
+  it('toward its bound host, the stub becomes the real value in a header and in a JSON body (TLS intercepted with the bridge CA)', async () => {
+    const r = await viaConnect('localhost', ports.bound, bridgeCa.certPem, { authorization: `Bearer ${STUB}`, 'content-type': 'application/json' }, json({ token: STUB, note: 'x' }));
+    assert.equal(r.status, 200);
+    assert.equal(r.text, 'ok from bound');
+    assert.equal(r.issuer, fingerprint(bridgeCa));
+    const got = seen.get('bound')!.at(-1)!;
+    assert.equal(got.authorization, `Bearer ${MY_TOKEN}`);
+    assert.deepEqual(JSON.parse(got.body), { token: MY_TOKEN, note: 'x' });
+  });
+
+  it('toward a host bound to another secret, the stub arrives unchanged and the attempt is listed', async () => {
+    const r = await viaConnect('127.0.0.1', ports.other, bridgeCa.certPem, { authorization: `Bearer ${STUB}`, 'content-type': 'application/json', 'x-other': OTHER_STUB }, json({ token: STUB }));
+    assert.equal(r.status, 200);
+    const got = seen.get('other')!.at(-1)!;
+    assert.equal(got.authorization, `Bearer ${STUB}`);
+    assert.deepEqual(JSON.parse(got.body), { token: STUB });
+    const blocked = net_.blocked().filter((b) => b.host === '127.0.0.1');
+    assert.deepEqual(
+      blocked.map((b) => [b.credential, b.where, b.method, b.path]),
+      [
+        ['MY_TOKEN', 'header', 'POST', '/api'],
+        ['MY_TOKEN', 'body', 'POST', '/api'],
+      ],
+    );
+  });
+
+  it('a host no secret is bound to is a plain tunnel: the client sees the upstream\'s own certificate', async () => {
+    const before = net_.blocked().length;
+    const r = await viaConnect('127.0.0.2', ports.unbound, upstreamCa.certPem, { authorization: `Bearer ${STUB}`, 'content-type': 'application/json' }, json({ token: STUB }));
+    assert.equal(r.status, 200);
+    assert.equal(r.issuer, fingerprint(upstreamCa));
+    const got = seen.get('unbound')!.at(-1)!;
+    assert.equal(got.authorization, `Bearer ${STUB}`);
+    assert.equal(net_.blocked().length, before);
+    // A client trusting only the bridge CA refuses it.
+    await assert.rejects(viaConnect('127.0.0.2', ports.unbound, bridgeCa.certPem, {}, ''), /self[- ]signed|unable to (get|verify)|certificate/i);
+  });
+
+  it('plain-HTTP proxy requests to a bound host get the real value too', async () => {
+    const body = new URLSearchParams({ token: STUB }).toString();
+    const status = await new Promise<number>((resolve, reject) => {
+      const r = http.request(
+        { socketPath: net_sockPath, method: 'POST', path: `http://localhost:${ports.plain}/form`, headers: { host: `localhost:${ports.plain}`, 'x-api-key': STUB, 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      r.on('error', reject);
+      r.end(body);
+    });
+    assert.equal(status, 200);
+    assert.equal(new URLSearchParams(seen.get('plain')!.at(-1)!.body).get('token'), MY_TOKEN);
+  });
+
+  it('a bound stub whose value the bridge lost (restart) is refused with a message saying so', async () => {
+    values = { OTHER };
+    try {
+      const r = await viaConnect('localhost', ports.bound, bridgeCa.certPem, { authorization: `Bearer ${STUB}` }, '');
+      assert.equal(r.status, 502);
+      assert.match(r.text, /no value for MY_TOKEN.*restarted/);
+    } finally {
+      values = { MY_TOKEN, OTHER };
+    }
+  });
+});
