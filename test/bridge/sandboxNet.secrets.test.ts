@@ -185,3 +185,66 @@ describe('secrets through the egress proxy', () => {
     }
   });
 });
+
+describe('the model gateway streams', () => {
+  it('a long SSE reply arrives event by event: the upstream sends each next event only after the client got the previous one', { timeout: 20_000 }, async () => {
+    const REAL = 'sk-ant-real-streaming-key-000';
+    const STREAM_STUB = 'stub_anthropic_5e5e5e5e';
+    const EVENTS = 50;
+    let delivered: () => void = () => undefined;
+    const keys: (string | undefined)[] = [];
+    const server = http.createServer(async (req, res) => {
+      keys.push(req.headers['x-api-key'] as string | undefined);
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (let i = 0; i < EVENTS; i++) {
+        const got = new Promise<void>((r) => (delivered = r));
+        res.write(`event: content_block_delta\ndata: {"i":${i},"pad":"${'x'.repeat(200)}"}\n\n`);
+        // Waits for the client: a gateway that buffered the reply would never get past the first event.
+        await got;
+      }
+      res.end('event: message_stop\ndata: {}\n\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const providers = new Providers();
+    providers.set('anthropic', { base_url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, api_key: REAL });
+    const sockPath = join(dir, 'stream.sock');
+    const gw = new SandboxNet({ socketPath: sockPath, label: 'stream', stubs: { anthropic: STREAM_STUB }, providers, allowOut: [], denyOut: [], onPhase: () => undefined, log: createLog({ verbose: false }) });
+    await gw.listen();
+    try {
+      const seenEvents: number[] = [];
+      let stopped = false;
+      await new Promise<void>((resolve, reject) => {
+        const req = http.request({ socketPath: sockPath, method: 'POST', path: '/anthropic/v1/messages', headers: { 'x-api-key': STREAM_STUB, 'content-type': 'application/json' } }, (res) => {
+          assert.equal(res.statusCode, 200);
+          let buf = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            buf += c;
+            let at: number;
+            while ((at = buf.indexOf('\n\n')) >= 0) {
+              const frame = buf.slice(0, at);
+              buf = buf.slice(at + 2);
+              const data = /data: (.*)/.exec(frame)?.[1];
+              if (frame.startsWith('event: message_stop')) stopped = true;
+              else if (data) {
+                seenEvents.push((JSON.parse(data) as { i: number }).i);
+                delivered();
+              }
+            }
+          });
+          res.on('end', resolve);
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end('{"stream":true}');
+      });
+      assert.deepEqual(seenEvents, [...Array(EVENTS).keys()]);
+      assert.ok(stopped);
+      assert.deepEqual(keys, [REAL], 'the upstream got the real key');
+    } finally {
+      gw.close();
+      server.close();
+    }
+  });
+});
