@@ -19,6 +19,8 @@ export const entries = [
   { name: 'extension', in: 'extension/extension.ts', out: 'dist/extension.js', ...node, external: ['vscode'] },
   // The bridge loads node-pty (native, N-API prebuilds) at run time; ssh2's optional native parts stay out.
   { name: 'bridge', in: 'bridge/main.ts', out: 'dist/bridge.js', ...node, external: ['@lydell/node-pty', 'cpu-features', '*.node'] },
+  // The bridge's terminal mirrors (headless xterm) parse in a worker thread it loads from beside itself.
+  { name: 'bridge-mirror', in: 'bridge/mirrorWorker.ts', out: 'dist/bridge-mirror.js', ...node },
   // In-sandbox init: bind-mounted read-only into every container at /opt/sandbox-agents (never baked
   // into images, so changing it never forces a rebuild); the host runtime runs it directly.
   { name: 'sandbox-init', in: 'harness-containers/init/init.ts', out: 'dist/sandbox/init.js', ...node },

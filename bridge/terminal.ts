@@ -1,7 +1,8 @@
 /**
- * One session's terminal: the sandbox's PTY bytes are mirrored into a headless xterm (so any client
- * that attaches first receives the current screen and scrollback, serialized) and fanned out to
- * every attached WebSocket client, batched. Input comes from any client; the last resize wins.
+ * One session's terminal: the sandbox's PTY bytes are mirrored into a headless xterm in a worker
+ * thread (mirror.ts; so any client that attaches first receives the current screen and scrollback,
+ * serialized) and fanned out to every attached WebSocket client, batched. Input comes from any
+ * client; the last resize wins.
  *
  * Byte offsets keep snapshot and live stream exact: a snapshot covers everything queued to the
  * mirror before offset `mark`, and a client is sent only live bytes at or after its mark.
@@ -19,12 +20,11 @@
  * changes. Output flushed while a client's snapshot is being taken is kept for it and follows the
  * snapshot from its mark on.
  */
-import { Terminal } from '@xterm/headless';
-import { SerializeAddon } from '@xterm/addon-serialize';
 import type { WebSocket } from 'ws';
 import { TtyAckFrame } from '../protocol/terminal';
 import { Emitter, type Disposable, type ExitInfo, type SandboxProcess } from './runtimes/runtime';
 import type { BridgeLog } from './log';
+import { Mirror } from './mirror';
 
 export const MIN_COLS = 2;
 export const MAX_COLS = 1000;
@@ -42,9 +42,6 @@ export const FLOW_WINDOW = 64 * 1024;
 const FLOW_STALL_MS = 2_000;
 /** A flow client dropped for stalling is resynchronised once its unacknowledged bytes are down to this. */
 const FLOW_CAUGHT_UP = FLOW_WINDOW / 4;
-/** Output queued in the mirror but not yet parsed: above HIGH the sandbox is not read, below LOW it is again. */
-const MIRROR_HIGH = 512 * 1024;
-const MIRROR_LOW = 128 * 1024;
 /** Erases the client's screen and scrollback before a snapshot, so a reattach repaints cleanly. */
 const RESET = '\x1bc';
 
@@ -78,8 +75,7 @@ export function clampSize(cols: unknown, rows: unknown): { cols: number; rows: n
 }
 
 export class TerminalHub {
-  private readonly mirror: Terminal;
-  private readonly serializer = new SerializeAddon();
+  private readonly mirror: Mirror;
   private readonly clients = new Set<Client>();
   private readonly subs: Disposable[] = [];
   private readonly exited = new Emitter<ExitInfo>();
@@ -91,9 +87,7 @@ export class TerminalHub {
   private flushTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private ended: ExitInfo | undefined;
-  private unparsed = 0;
   private lastFlush = 0;
-  private readingPaused = false;
   /** Why the sandbox's output is not being read: each reason pauses it, and it resumes once none is left. */
   private readonly holds = new Set<'mirror' | 'clients'>();
   cols: number;
@@ -107,8 +101,8 @@ export class TerminalHub {
   ) {
     this.cols = opts.cols;
     this.rows = opts.rows;
-    this.mirror = new Terminal({ cols: opts.cols, rows: opts.rows, scrollback: opts.scrollback ?? 10_000, allowProposedApi: true });
-    this.mirror.loadAddon(this.serializer);
+    // Parsed in a worker thread; holds the PTY while the mirror is too far behind (mirror.ts).
+    this.mirror = new Mirror({ cols: opts.cols, rows: opts.rows, scrollback: opts.scrollback ?? 10_000 }, (on) => this.setHold('mirror', on), log, label);
     this.subs.push(proc.onData((d) => this.output(d)));
     this.subs.push(proc.onExit((info) => this.exit(info)));
   }
@@ -173,28 +167,15 @@ export class TerminalHub {
   }
 
   private snapshot(): Promise<{ text: string; mark: number }> {
-    const mark = this.written;
-    // The callback runs right after everything queued before it is parsed, and before anything
-    // queued later: serializing inside it captures exactly the bytes before `mark`.
-    return new Promise((resolve) => this.mirror.write('', () => resolve({ text: this.serializer.serialize({ scrollback: 10_000 }), mark })));
+    // The request is queued in the mirror behind every byte written so far: the snapshot covers
+    // exactly the bytes before `mark` (= this.written: everything written goes to the mirror).
+    return this.mirror.snapshot();
   }
 
   private output(data: Buffer): void {
-    // Flow control: the mirror parses slower than a `yes` flood arrives. Bounding what waits to be
-    // parsed keeps memory flat and snapshots (reattach, resync) quick, and makes the program block on
-    // its writes, so Ctrl+C is answered at once instead of after a backlog.
-    this.unparsed += data.length;
-    this.mirror.write(data, () => {
-      this.unparsed -= data.length;
-      if (this.readingPaused && this.unparsed <= MIRROR_LOW) {
-        this.readingPaused = false;
-        this.setHold('mirror', false);
-      }
-    });
-    if (!this.readingPaused && this.unparsed > MIRROR_HIGH) {
-      this.readingPaused = true;
-      this.setHold('mirror', true);
-    }
+    // The mirror holds the PTY (setHold) while it is too far behind, which keeps memory flat and
+    // snapshots quick, and makes the program block on its writes, so Ctrl+C is answered at once.
+    this.mirror.write(data);
     this.batch.push({ start: this.written, data });
     this.written += data.length;
     this.batchBytes += data.length;
