@@ -34,19 +34,64 @@ export function encodeFrame(type: Frame, payload: Buffer | string): Buffer {
   return Buffer.concat([head, body]);
 }
 
-/** Splits a byte stream into frames, whatever the chunking. */
+/** Writes a frame without copying its payload (header and payload in one writev); false when the socket is full. */
+function writeFrame(sock: net.Socket, type: Frame, payload: Buffer): boolean {
+  const head = Buffer.allocUnsafe(5);
+  head.writeUInt8(type, 0);
+  head.writeUInt32BE(payload.length, 1);
+  sock.cork();
+  sock.write(head);
+  const ok = sock.write(payload);
+  sock.uncork();
+  return ok;
+}
+
+/**
+ * Splits a byte stream into frames, whatever the chunking. Payloads are views of the chunks read
+ * (no copy) unless a frame spans chunks; only a frame's own bytes are ever copied together.
+ */
 export class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
+  /** The start of a frame that continues in later chunks. */
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
   constructor(private readonly onFrame: (type: Frame, payload: Buffer) => void) {}
   push(chunk: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    while (this.buf.length >= 5) {
-      const len = this.buf.readUInt32BE(1);
-      if (this.buf.length < 5 + len) break;
-      const type = this.buf.readUInt8(0) as Frame;
-      const payload = this.buf.subarray(5, 5 + len);
-      this.buf = this.buf.subarray(5 + len);
+    let at = 0;
+    if (this.partialBytes > 0) {
+      if (this.partialBytes < 5) {
+        // Even the frame's header was cut: complete it first.
+        const take = Math.min(5 - this.partialBytes, chunk.length);
+        this.partial.push(chunk.subarray(0, take));
+        this.partialBytes += take;
+        at = take;
+        if (this.partialBytes < 5) return;
+        this.partial = [Buffer.concat(this.partial)];
+      }
+      const total = 5 + this.partial[0].readUInt32BE(1);
+      const need = total - this.partialBytes;
+      if (chunk.length - at < need) {
+        this.partial.push(chunk.subarray(at));
+        this.partialBytes += chunk.length - at;
+        return;
+      }
+      this.partial.push(chunk.subarray(at, at + need));
+      at += need;
+      const frame = Buffer.concat(this.partial, total);
+      this.partial = [];
+      this.partialBytes = 0;
+      this.onFrame(frame.readUInt8(0) as Frame, frame.subarray(5));
+    }
+    while (chunk.length - at >= 5) {
+      const len = chunk.readUInt32BE(at + 1);
+      if (chunk.length - at < 5 + len) break;
+      const type = chunk.readUInt8(at) as Frame;
+      const payload = chunk.subarray(at + 5, at + 5 + len);
+      at += 5 + len;
       this.onFrame(type, payload);
+    }
+    if (at < chunk.length) {
+      this.partial = [chunk.subarray(at)];
+      this.partialBytes = chunk.length - at;
     }
   }
 }
@@ -161,7 +206,7 @@ export class HostRuntime implements Runtime {
           if (type === Frame.History) {
             history = Buffer.from(payload);
             gotHistory();
-          } else if (type === Frame.Data) data.emit(Buffer.from(payload));
+          } else if (type === Frame.Data) data.emit(payload);
           else if (type === Frame.Exit) {
             let info: ExitInfo = { code: null };
             try {
@@ -237,7 +282,12 @@ export async function runHolder(argv: string[]): Promise<void> {
   const socketPath = flag('socket');
   if (!socketPath || command.length === 0) throw new Error('usage: bridge.js hold --socket PATH [--cols N --rows N --cwd DIR] -- command…');
   const pty = await import('@lydell/node-pty');
-  const term = pty.spawn(command[0], command.slice(1), {
+  // Bytes in, bytes out: with `encoding: null` node-pty hands out the Buffers it reads (no decoding to
+  // strings and encoding back), and takes Buffers. That mode also leaves the terminal's IUTF8 flag
+  // unset (line editing would erase a byte, not a character), so the program is started by a shell
+  // that sets it and then becomes the program (exec: same process, same pid).
+  const term = pty.spawn('/bin/sh', ['-c', 'stty iutf8 2>/dev/null; exec "$0" "$@"', ...command], {
+    encoding: null,
     name: 'xterm-256color',
     cols: Number(flag('cols') ?? 100),
     rows: Number(flag('rows') ?? 30),
@@ -248,17 +298,35 @@ export async function runHolder(argv: string[]): Promise<void> {
   let historyBytes = 0;
   let client: net.Socket | undefined;
   let exitInfo: string | undefined;
-  term.onData((d: string) => {
-    const b = Buffer.from(d, 'utf8');
-    history.push(b);
-    historyBytes += b.length;
-    while (historyBytes > HISTORY_BYTES && history.length > 1) historyBytes -= history.shift()!.length;
+  // Reads from a PTY are small (a few KiB): those made in one turn of the event loop go out as one
+  // frame, at the end of the turn (an echo is not delayed) or once 64 KiB are waiting.
+  let outgoing: Buffer[] = [];
+  let outgoingBytes = 0;
+  let sendTimer: NodeJS.Immediate | undefined;
+  const sendOutput = () => {
+    if (sendTimer) clearImmediate(sendTimer);
+    sendTimer = undefined;
+    if (outgoingBytes === 0) return;
+    const payload = outgoing.length === 1 ? outgoing[0] : Buffer.concat(outgoing, outgoingBytes);
+    outgoing = [];
+    outgoingBytes = 0;
     // A bridge that stops reading pauses the PTY: the program blocks instead of this process
     // buffering without bound.
-    if (client && !client.write(encodeFrame(Frame.Data, b))) {
+    if (client && !writeFrame(client, Frame.Data, payload)) {
       term.pause();
       client.once('drain', () => term.resume());
     }
+  };
+  term.onData((d: string | Buffer) => {
+    const b = d as Buffer; // Buffer mode (the typings only know strings)
+    history.push(b);
+    historyBytes += b.length;
+    while (historyBytes > HISTORY_BYTES && history.length > 1) historyBytes -= history.shift()!.length;
+    if (!client) return;
+    outgoing.push(b);
+    outgoingBytes += b.length;
+    if (outgoingBytes >= 64 * 1024) sendOutput();
+    else sendTimer ??= setImmediate(sendOutput);
   });
   const quit = () => {
     server.close();
@@ -267,6 +335,7 @@ export async function runHolder(argv: string[]): Promise<void> {
   };
   term.onExit(({ exitCode, signal }) => {
     exitInfo = JSON.stringify({ code: exitCode, signal: signal ? String(signal) : null });
+    sendOutput();
     if (client) {
       client.end(encodeFrame(Frame.Exit, exitInfo), () => quit());
       setTimeout(quit, 2000);
@@ -275,6 +344,9 @@ export async function runHolder(argv: string[]): Promise<void> {
   const server = net.createServer((sock) => {
     client?.destroy();
     client = sock;
+    // The history has everything, output not yet sent to the previous bridge included.
+    outgoing = [];
+    outgoingBytes = 0;
     sock.write(encodeFrame(Frame.History, Buffer.concat(history)));
     history = [Buffer.concat(history)];
     if (exitInfo) {
@@ -282,7 +354,7 @@ export async function runHolder(argv: string[]): Promise<void> {
       return;
     }
     const reader = new FrameReader((type, payload) => {
-      if (type === Frame.Data) term.write(payload.toString('utf8'));
+      if (type === Frame.Data) term.write(payload as unknown as string); // Buffer mode: written as is
       else if (type === Frame.Resize) {
         try {
           const { cols, rows } = JSON.parse(payload.toString('utf8')) as { cols: number; rows: number };
@@ -302,7 +374,11 @@ export async function runHolder(argv: string[]): Promise<void> {
     sock.on('data', (c: Buffer) => reader.push(c));
     sock.on('error', () => undefined);
     sock.on('close', () => {
-      if (client === sock) client = undefined;
+      if (client === sock) {
+        client = undefined;
+        outgoing = [];
+        outgoingBytes = 0;
+      }
       term.resume();
     });
   });
