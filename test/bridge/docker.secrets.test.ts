@@ -1,0 +1,160 @@
+/**
+ * Secrets in a Docker sandbox, end to end: a shell session of an agent with MY_TOKEN bound to
+ * `localhost` calls the model gateway and two local HTTPS upstreams (a test CA of their own, given to
+ * the bridge with `--extra-ca-file`) with curl through HTTPS_PROXY. The bound upstream gets the real
+ * value, the other the stub; a direct connection to a host port fails; and afterwards the real key and
+ * MY_TOKEN's value appear nowhere: container metadata, every process environment, the sandbox's home
+ * and /work, the bridge's log and state.
+ */
+import assert from 'node:assert/strict';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CertificateAuthority } from '../../bridge/ca';
+import { dockerOk, dockerPrerequisites, NODE_BASE_IMAGE, requireAllTiers, sharedTestDockerd } from '../docker/dockerd';
+import { ensureHarnessImages } from '../docker/harnessImages';
+import { startFakeAnthropic, type FakeAnthropic } from '../fixtures/fakeAnthropic';
+import { attach, removeStateDir, settle, startBridge, type RunningBridge } from './harness';
+
+const REAL_KEY = 'sk-ant-real-docker-secrets-key-0123456789';
+const MY_TOKEN = 'ghp_realDockerTokenValue_0123456789';
+const OTHER = 'other-real-docker-secret-value-77';
+const missing = dockerPrerequisites();
+if (missing && requireAllTiers()) throw new Error(missing);
+
+const dir = mkdtempSync(join(tmpdir(), 'sa-docker-secrets-'));
+const received: { host: string; authorization?: string; body: string }[] = [];
+const servers: https.Server[] = [];
+
+async function upstream(ca: CertificateAuthority, host: string): Promise<number> {
+  const server = https.createServer(await ca.leaf(host), (req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      received.push({ host, authorization: req.headers.authorization, body });
+      res.end('ok');
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as AddressInfo).port;
+}
+
+function filesUnder(root: string): string[] {
+  const out: string[] = [];
+  const walk = (p: string) => {
+    const st = lstatSync(p);
+    if (st.isDirectory()) for (const n of readdirSync(p)) walk(join(p, n));
+    else if (st.isFile()) out.push(p);
+  };
+  walk(root);
+  return out;
+}
+
+describe('secrets in a Docker sandbox (stubs, interception, isolation, secrecy scan)', { skip: missing, timeout: 45 * 60_000 }, () => {
+  let daemon: { host: string; release(): Promise<void> };
+  let bridge: RunningBridge;
+  let fake: FakeAnthropic;
+  const ports = { bound: 0, other: 0 };
+
+  before(async () => {
+    daemon = await sharedTestDockerd();
+    await ensureHarnessImages(daemon.host);
+    const ca = await CertificateAuthority.loadOrCreate(mkdtempSync(join(dir, 'upstream-ca-')));
+    const caFile = join(dir, 'upstream-ca.pem');
+    writeFileSync(caFile, ca.certPem);
+    ports.bound = await upstream(ca, 'localhost');
+    ports.other = await upstream(ca, '127.0.0.1');
+    fake = await startFakeAnthropic({ apiKey: REAL_KEY });
+    bridge = await startBridge({ runtime: 'docker', dockerHost: daemon.host, extraArgs: ['--base-image', NODE_BASE_IMAGE, '--build-network', 'host', '--extra-ca-file', caFile] });
+    const res = await fetch(`${bridge.url}/bridge/v1/providers/anthropic`, { method: 'PUT', headers: { authorization: `Bearer ${bridge.masterKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ base_url: fake.url, api_key: REAL_KEY }) });
+    assert.equal(res.status, 204);
+  });
+
+  after(async () => {
+    if (bridge) {
+      for (const s of await bridge.client.listSessions({ limit: 100 }).catch(() => [])) {
+        if (s.status === 'ready' || s.status === 'creating') await bridge.client.deleteSession(s.id).catch(() => undefined);
+      }
+      await bridge.stop();
+      removeStateDir(bridge.stateDir);
+    }
+    await fake?.close();
+    for (const s of servers) s.close();
+    rmSync(dir, { recursive: true, force: true });
+    await daemon?.release();
+  });
+
+  it('the sandbox holds stubs only; its stub becomes the real value only toward the bound host; no direct way out; no real secret anywhere', async () => {
+    const agent = await bridge.client.createAgent({
+      name: 'secrets-docker',
+      model: 'claude-sonnet-4-5',
+      harness_id: 'shell',
+      env_vars: { MY_TOKEN, OTHER },
+      env_var_hosts: { MY_TOKEN: ['localhost'], OTHER: ['127.0.0.1'] },
+      allow_out: ['localhost', '127.0.0.1'],
+    });
+    const session = await settle(bridge.client, (await bridge.client.createSession(agent.id, { title: 'secrets' })).id);
+    assert.equal(session.status, 'ready', `${session.failure_reason}\n${bridge.stderr.slice(-20).join('\n')}`);
+    const tty = await attach(bridge, session, { cols: 200, rows: 50 });
+    try {
+      // The upstreams are on the host's loopback, which NO_PROXY sends direct: name the proxy explicitly.
+      const post = (port: number, tag: string) =>
+        `curl -sS --noproxy '' -x http://127.0.0.1:3128 -o /dev/null -w "${tag}=%{http_code}\\n" -X POST -H "Authorization: token $MY_TOKEN" -H 'content-type: application/json' -d "{\\"token\\":\\"$MY_TOKEN\\"}" https://${tag === 'bound' ? 'localhost' : '127.0.0.1'}:${port}/\r`;
+      tty.type(post(ports.bound, 'bound'));
+      await tty.waitFor(/^bound=\d+/m, 60_000);
+      tty.type(post(ports.other, 'other'));
+      await tty.waitFor(/^other=\d+/m, 60_000);
+      // A model call through the gateway with the session's stub (read from the init config the sandbox has).
+      tty.type(
+        `curl -sS -o /dev/null -w "model=%{http_code}\\n" http://127.0.0.1:3128/anthropic/v1/messages -H "x-api-key: $(grep -o 'stub_anthropic_[0-9a-f]*' /run/sandbox/init.json | head -1)" -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' -d '{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}'\r`,
+      );
+      await tty.waitFor(/^model=\d+/m, 60_000);
+      // A direct connection, bypassing the proxy: there is no network but loopback.
+      tty.type(`node -e "require('net').connect(${ports.bound}, '10.0.2.2').on('connect', () => console.log('direct=connected')).on('error', (e) => console.log('direct=' + e.code))"\r`);
+      const screen = await tty.waitFor(/^direct=\w+/m, 60_000);
+      const text = screen.join('\n');
+      assert.match(text, /^bound=200/m);
+      assert.match(text, /^other=200/m);
+      assert.match(text, /^model=200/m);
+      assert.match(text, /^direct=(ENETUNREACH|EHOSTUNREACH|ECONNREFUSED|EACCES)/m);
+    } finally {
+      await tty.close();
+    }
+    const bound = received.find((r) => r.host === 'localhost')!;
+    assert.equal(bound.authorization, `token ${MY_TOKEN}`);
+    assert.equal(bound.body, JSON.stringify({ token: MY_TOKEN }));
+    const other = received.find((r) => r.host === '127.0.0.1')!;
+    assert.match(other.authorization ?? '', /^token stub_MY_TOKEN_[0-9a-f]{8}$/);
+    assert.ok(fake.requests.some((r) => r.apiKey === REAL_KEY), 'the fake upstream got the real key');
+
+    // The secrecy scan.
+    const ids = (await dockerOk(daemon.host, ['ps', '-q', '--filter', `label=sandbox-agents.session=${session.id}`])).trim().split('\n').filter(Boolean);
+    assert.equal(ids.length, 1);
+    const inspect = await dockerOk(daemon.host, ['inspect', ids[0]]);
+    const inside = await dockerOk(daemon.host, [
+      // As the sandbox's own user (the container drops every capability, so that user reads the most).
+      'exec', ids[0], 'sh', '-c',
+      'env; for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do cat "$f" 2>/dev/null; echo; done; find /home /work /tmp /run -type f -readable -exec cat {} + 2>/dev/null; echo SCAN-END',
+    ], { timeoutMs: 60_000 });
+    assert.match(inside, /SCAN-END/);
+    assert.match(inside, /stub_MY_TOKEN_[0-9a-f]{8}/, 'the scan saw the stub (it looked in the right places)');
+    for (const [where, text] of [['docker inspect', inspect], ['inside the sandbox', inside]] as const) {
+      for (const secret of [REAL_KEY, MY_TOKEN, OTHER]) assert.ok(!text.includes(secret), `${where} holds a real secret`);
+    }
+    for (const f of filesUnder(bridge.stateDir)) {
+      let text: string;
+      try {
+        text = readFileSync(f, 'latin1');
+      } catch {
+        continue;
+      }
+      for (const secret of [REAL_KEY, MY_TOKEN, OTHER]) assert.ok(!text.includes(secret), `${f} holds a real secret`);
+    }
+    await bridge.client.deleteSession(session.id);
+  });
+});
