@@ -8,7 +8,7 @@ import { join } from 'node:path';
 export { LOCAL_HARNESSES } from '../protocol/harnesses';
 import type { PhaseReport } from '../protocol/sandbox';
 import type { BridgeLog } from './log';
-import { DEFAULT_RESOURCES, type Runtime, type SandboxProcess, type SandboxSpec } from './runtimes/runtime';
+import { DEFAULT_RESOURCES, withTimeout, type Runtime, type SandboxProcess, type SandboxSpec } from './runtimes/runtime';
 import type { CertificateAuthority } from './ca';
 import { checkIngressSocket, layout, makeSecretStubs, makeStubs, prepareSandbox, providerStubs, secretStubs, workspaceMode } from './sandboxSetup';
 import { Providers, SandboxNet, type BlockedInterception } from './sandboxNet';
@@ -492,20 +492,4 @@ export class SessionService {
     this.nets.clear();
   }
 
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(message)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
 }

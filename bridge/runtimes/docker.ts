@@ -5,7 +5,7 @@
  */
 import Docker from 'dockerode';
 import type { Duplex } from 'node:stream';
-import { Emitter, RuntimeUnavailableError, type ExitInfo, type Runtime, type SandboxProcess, type SandboxSpec } from './runtime';
+import { Emitter, RuntimeUnavailableError, withTimeout, type ExitInfo, type Runtime, type SandboxProcess, type SandboxSpec } from './runtime';
 import type { BridgeLog } from '../log';
 
 export const LABEL_SESSION = 'sandbox-agents.session';
@@ -245,20 +245,4 @@ export class DockerRuntime implements Runtime {
       },
     };
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(message)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
 }

@@ -48,20 +48,25 @@ function report(socketPath: string, phase: PhaseReport['phase'], detail?: string
   });
 }
 
-/** `127.0.0.1:port` → the bridge's unix socket. Resolves with the port actually bound. */
-function forwardTcpToUnix(port: number, socketPath: string): Promise<number> {
-  const server = net.createServer((client) => {
-    const upstream = net.connect(socketPath);
+/** A server whose every connection is piped both ways to a fresh connection made by `connect`. */
+function forwarder(connect: () => net.Socket): net.Server {
+  return net.createServer((client) => {
+    const upstream = connect();
     client.pipe(upstream).pipe(client);
     const end = () => {
       client.destroy();
       upstream.destroy();
     };
-    client.on('error', end);
-    upstream.on('error', end);
-    client.on('close', end);
-    upstream.on('close', end);
+    for (const s of [client, upstream]) {
+      s.on('error', end);
+      s.on('close', end);
+    }
   });
+}
+
+/** `127.0.0.1:port` → the bridge's unix socket. Resolves with the port actually bound. */
+function forwardTcpToUnix(port: number, socketPath: string): Promise<number> {
+  const server = forwarder(() => net.connect(socketPath));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
@@ -71,18 +76,7 @@ function forwardTcpToUnix(port: number, socketPath: string): Promise<number> {
 /** The ingress socket (the bridge connects here) → the harness server on loopback. */
 function forwardUnixToTcp(socketPath: string, port: number): Promise<void> {
   rmSync(socketPath, { force: true });
-  const server = net.createServer((client) => {
-    const upstream = net.connect(port, '127.0.0.1');
-    client.pipe(upstream).pipe(client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end);
-    upstream.on('error', end);
-    client.on('close', end);
-    upstream.on('close', end);
-  });
+  const server = forwarder(() => net.connect(port, '127.0.0.1'));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     // The bridge runs as another user: the socket must be connectable by it.
