@@ -65,23 +65,23 @@ describe('mirror (worker thread)', () => {
   test('an escape-bearing flood holds the PTY until the worker has caught up; a plain one does not', async () => {
     const escHolds: boolean[] = [];
     const esc = open(escHolds);
-    for (let i = 0; i < 100; i++) esc.write(Buffer.from(`\x1b[3${i % 8}m${LINE.repeat(200)}`)); // 1 MiB, written at once
-    assert.deepEqual(escHolds, [true], 'held past 512 KiB unparsed');
+    for (let i = 0; i < 200; i++) esc.write(Buffer.from(`\x1b[3${i % 8}m${LINE.repeat(200)}`)); // 2 MiB, written at once
+    assert.deepEqual(escHolds, [true], 'held past 1 MiB unparsed');
     await until(() => escHolds.length === 2);
     assert.deepEqual(escHolds, [true, false], 'released once parsed');
     await esc.snapshot();
 
     const plainHolds: boolean[] = [];
     const plain = open(plainHolds);
-    // The same megabyte, plain, arriving as a PTY delivers it: a read per event-loop turn.
-    for (let i = 0; i < 100; i++) {
+    // The same 2 MiB, plain, arriving as a PTY delivers it: a read per event-loop turn.
+    for (let i = 0; i < 200; i++) {
       plain.write(Buffer.from(LINE.repeat(200)));
       await new Promise((r) => setTimeout(r, 1));
     }
     const snap = await plain.snapshot();
     assert.deepEqual(plainHolds, [], 'never held: the worker drops most of it unparsed');
     const got = cells(await fed(80, 24, 1000, '\x1bc' + snap.text));
-    const want = cells(await fed(80, 24, 1000, LINE.repeat(20_000)));
+    const want = cells(await fed(80, 24, 1000, LINE.repeat(40_000)));
     assert.equal(firstDifference(got, want), undefined);
   });
 

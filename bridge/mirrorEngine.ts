@@ -8,12 +8,13 @@
  * instead dropped from the front of the queue when dropping it is provably lossless — when parsing the
  * rest of the queue will leave the terminal exactly as parsing everything would:
  *
- * Let S be the chunk at the front of the queue and P the plain chunks after it. The mirror, having
- * parsed everything before S, is at rest (parser between sequences, no partial UTF-8 character), shows
- * the normal buffer with a full-screen scroll region and reverse-wraparound off. Plain text (printable
- * characters, CR, LF, TAB, BS, BEL) cannot change any of that, cannot move the cursor up, and changes
- * only the cells it is written on and the rows it scrolls out; attributes, modes, tab stops, charsets
- * and saved cursors stay as they are. Compare run A (S then P) with run B (P alone):
+ * Let S be the bytes at the front of the queue (a chunk; or whole rows of text, which may end inside
+ * the next chunk) and P the plain chunks after them. The mirror, having parsed everything before S,
+ * is at rest (parser between sequences, no partial UTF-8 character), shows the normal buffer with a
+ * full-screen scroll region and reverse-wraparound off. Plain text (printable characters, CR, LF,
+ * TAB, BS, BEL) cannot change any of that, cannot move the cursor up, and changes only the cells it
+ * is written on and the rows it scrolls out; attributes, modes, tab stops, charsets and saved cursors
+ * stay as they are. Compare run A (S then P) with run B (P alone):
  * - Once the cursor reaches the bottom row, every line feed and every wrap scrolls. Reaching it takes
  *   at most rows - 1 line advances, in either run.
  * - Once both runs are at the bottom row in the same column, they stay in step byte for byte. That
