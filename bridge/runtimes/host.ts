@@ -134,7 +134,7 @@ export class HostRuntime implements Runtime {
     const sessionDir = join(this.opts.stateDir, 'sessions', spec.sessionId);
     const home = join(sessionDir, 'home');
     mkdirSync(home, { recursive: true, mode: 0o700 });
-    const cwd = spec.workspacePath ?? sessionDir;
+    const cwd = spec.workdir ?? spec.workspacePath ?? sessionDir;
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) {
       if (v === undefined || k === 'SANDBOX_AGENTS_MASTER_KEY' || k.startsWith('VSCODE_') || k === 'ELECTRON_RUN_AS_NODE') continue;
