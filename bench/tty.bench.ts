@@ -6,7 +6,7 @@
  *
  * Runtime `host`: a `shell` session is bash on a PTY owned by a `bridge.js hold` process, so "through
  * the bridge" is WebSocket → bridge → unix socket → holder → PTY and back through the bridge's
- * headless mirror and output batching. "Direct" (the baseline) is a PTY spawned here with node-pty
+ * output batching (and its headless mirror, in a worker thread). "Direct" (the baseline) is a PTY spawned here with node-pty
  * running the same shell and the same commands. A third path, a holder spawned here and spoken to
  * over its socket, splits the bridge's added cost between the holder hop and the bridge itself.
  * Prints a Markdown section for BENCHMARKS.md. It reports; it never fails on a missed target.
@@ -31,6 +31,13 @@ const ECHOES_PER_ROUND = 500;
 const BURST_ROUNDS = 5;
 const BURST_BYTES = 64 * 2 ** 20;
 const FLOODS = [64 * 2 ** 20, 256 * 2 ** 20];
+/** More floods for throughput, fewer rounds: text in lines (the mirror drops most of it unparsed) and
+ *  coloured lines (escape sequences in every line: it must parse all of it, and holds the PTY to that). */
+const LINE_FLOODS = [
+  { name: 'lines of `yes`', bytes: 64 * 2 ** 20, command: `yes 'the quick brown fox jumps over the lazy dog 0123456789'` },
+  { name: 'coloured lines (`yes` with SGR)', bytes: 32 * 2 ** 20, command: `yes $'\\e[32mthe quick brown fox\\e[0m jumps over the \\e[1mlazy\\e[0m dog'` },
+];
+const LINE_FLOOD_ROUNDS = 3;
 const SCROLLBACK_LINES = 10_000;
 const REATTACHES = 20;
 const IDLE_SESSIONS = 10;
@@ -342,6 +349,7 @@ interface Results {
   burstRatio: number[];
   burstBytesAtClient: number[];
   bridgeCpuPerBurst: number[];
+  lineFloods: { name: string; bytes: number; rate: Record<SideName, number[]>; ratio: number[] }[];
   reattach: { full: { open: number[]; total: number[]; bytes: number; lines: number }; idle: { open: number[]; total: number[]; bytes: number }; serialize: number[] };
   memory: { zero: number; ten: number; holderEach: number; floods: Flood[] };
 }
@@ -415,6 +423,22 @@ async function main(): Promise<void> {
         log(`  ${which} round ${round + 1}: ${rate[which].toFixed(1)} MiB/s (${res.bytes} bytes received)`);
       }
       r.burstRatio.push(rate.bridge! / rate.direct!);
+    }
+    r.lineFloods = [];
+    for (const f of LINE_FLOODS) {
+      const lf = { name: f.name, bytes: f.bytes, rate: { direct: [], holder: [], bridge: [] } as Record<SideName, number[]>, ratio: [] as number[] };
+      for (let round = 0; round < LINE_FLOOD_ROUNDS; round++) {
+        const rate: Partial<Record<SideName, number>> = {};
+        for (const which of orders[round % 2]) {
+          await waitIdle(b.pid);
+          const res = await run(burst[which], `${f.command} | head -c ${f.bytes}`);
+          rate[which] = f.bytes / 2 ** 20 / ((res.at - res.started) / 1000);
+          lf.rate[which].push(rate[which]);
+          log(`  ${f.name}, ${which} round ${round + 1}: ${rate[which].toFixed(1)} MiB/s`);
+        }
+        lf.ratio.push(rate.bridge! / rate.direct!);
+      }
+      r.lineFloods.push(lf);
     }
     for (const s of Object.values(burst)) await s.close();
 
@@ -597,6 +621,10 @@ function report(r: Results): string {
   const rows = [
     `| keystroke echo p50 / p99 (${r.echo.bridge.length} round trips each; p50 per round: direct ${rounds('direct')}, bridge ${rounds('bridge')}) | ${echo('direct')} | ${echo('holder')} | ${echo('bridge')} | ≤ 1 ms added at p50: +${ms(added)}, ${verdict(added <= 1)} |`,
     `| output burst, ${BURST_BYTES / 2 ** 20} MiB of \`x\`, median (min–max) of ${BURST_ROUNDS} | ${rate('direct')} | ${rate('holder')} | ${rate('bridge')} (bridge CPU ${median(r.bridgeCpuPerBurst).toFixed(1)} s per burst) | ≥ 80% of direct: ${(ratio * 100).toFixed(0)}% (median of per-round ratios), ${verdict(ratio >= 0.8)} |`,
+    ...r.lineFloods.map((f) => {
+      const fr = (w: SideName) => `${median(f.rate[w]).toFixed(0)} MiB/s (${Math.min(...f.rate[w]).toFixed(0)}–${Math.max(...f.rate[w]).toFixed(0)})`;
+      return `| output burst, ${f.bytes / 2 ** 20} MiB of ${f.name}, median (min–max) of ${LINE_FLOOD_ROUNDS} | ${fr('direct')} | ${fr('holder')} | ${fr('bridge')} | ${(median(f.ratio) * 100).toFixed(0)}% of direct |`;
+    }),
     `| reattach, full scrollback (${full.lines} lines, ${mibB(full.bytes)} snapshot): open → end of snapshot, p50 / max of ${REATTACHES} | serializing the same buffer in-process: ${ms(median(serialize))} | — | ${ms(median(full.open))} / ${ms(Math.max(...full.open))} | ≤ 100 ms: ${verdict(Math.max(...full.open) <= 100)} |`,
     `| reattach, idle small screen (${idle.bytes} B snapshot) | — | — | ${ms(median(idle.open))} / ${ms(Math.max(...idle.open))} | ≤ 100 ms: ${verdict(Math.max(...idle.open) <= 100)} |`,
     `| bridge RSS, 0 → ${IDLE_SESSIONS} idle sessions | — | ${mib(m.holderEach)} per holder process | ${mib(m.zero)} → ${mib(m.ten)}: ${mib((m.ten - m.zero) / IDLE_SESSIONS)} per session | — |`,
