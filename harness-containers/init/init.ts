@@ -102,26 +102,6 @@ function freePort(): Promise<number> {
   });
 }
 
-function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`the harness server exited (${child.exitCode ?? child.signalCode}) before listening on port ${port}`));
-      const sock = net.connect(port, '127.0.0.1');
-      sock.once('connect', () => {
-        sock.destroy();
-        resolve();
-      });
-      sock.once('error', () => {
-        sock.destroy();
-        if (Date.now() > deadline) reject(new Error(`the harness server did not listen on port ${port} within ${Math.round(timeoutMs / 1000)} s`));
-        else setTimeout(attempt, 100);
-      });
-    };
-    attempt();
-  });
-}
-
 /**
  * Listening is not answering: opencode (1.18) opens its port before it has loaded (seconds on a busy
  * machine), and a request sent meanwhile can hang well past that (measured). So the harness counts as
@@ -246,7 +226,7 @@ async function main(): Promise<void> {
     for (const sig of ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, () => child.kill(sig));
     child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (signalNumber(signal) ?? 1) : 1)));
     if (launch.kind === 'server') {
-      await waitForPort(harnessPort, child, HARNESS_START_TIMEOUT_MS);
+      // Up means answering (a refused connection is retried like a request that hangs).
       await waitForAnswer(harnessPort, child, HARNESS_START_TIMEOUT_MS);
       await forwardUnixToTcp(config.ingress_socket!, harnessPort);
       await report(config.egress_socket, 'harness_listening', `${config.harness} on port ${harnessPort}`);
