@@ -235,7 +235,9 @@ export async function serve(o: ServeOptions): Promise<{ url: string; close(): Pr
     shellCommand: o.runtime === 'docker' ? ['/bin/sh', '-c', 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi'] : [process.env.SHELL || '/bin/bash', '-l'],
     idleTimeoutMs,
     scrollback: 10_000,
-    directShell: o.runtime === 'host' || o.image !== undefined,
+    // Host shells go through init too (stubs, CA and proxy env); only an explicit Docker shell image
+    // (which may lack node) runs its shell directly.
+    directShell: o.runtime === 'docker' && o.image !== undefined,
     stateDir: o.stateDir,
     programsDir: join(bundleDir, 'sandbox'),
     // The host runtime finds CLIs the extension carries (e.g. Claude Code in a development checkout).

@@ -235,7 +235,7 @@ export function sessionTooltip(s: Session): vscode.MarkdownString {
   if (lastSeen && s.idle_timeout_ms && s.status === 'ready') {
     md.appendMarkdown(`- Reaped if idle at: ${new Date(lastSeen + s.idle_timeout_ms).toLocaleTimeString()} (${Math.round(s.idle_timeout_ms / 60000)} min without messages)\n`);
   }
-  if (s.unsandboxed) md.appendMarkdown(`- ⚠️ Runs as a host process, **not sandboxed**\n`);
+  if (s.unsandboxed) md.appendMarkdown(`- ⚠️ Runs as a host process, **not sandboxed**: it can read your files and reach the network directly (its model and secret stubs still go through the bridge)\n`);
   return md;
 }
 

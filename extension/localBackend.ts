@@ -153,7 +153,7 @@ export class LocalBackend extends Disposable implements Backend {
       this.item.text = status.sandboxed ? '$(vm) Local: Docker' : '$(warning) Local: unsandboxed';
       this.item.tooltip = status.sandboxed
         ? `Local bridge (pid ${status.pid}) runs sessions in Docker at ${status.docker_host}`
-        : `Local bridge (pid ${status.pid}) runs sessions as host processes: NOT sandboxed`;
+        : `Local bridge (pid ${status.pid}) runs sessions as host processes: NOT sandboxed — they can read your files and reach the network directly (model keys and agent secrets still reach them only as stubs)`;
       this.item.backgroundColor = status.sandboxed ? undefined : new vscode.ThemeColor('statusBarItem.warningBackground');
     }
   }

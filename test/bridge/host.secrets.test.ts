@@ -18,7 +18,7 @@ import * as tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { CertificateAuthority } from '../../bridge/ca';
 import { startFakeAnthropic, type FakeAnthropic } from '../fixtures/fakeAnthropic';
-import { removeStateDir, settle, startBridge, type RunningBridge } from './harness';
+import { attach, readyShellSession, removeStateDir, settle, startBridge, type RunningBridge } from './harness';
 
 const REAL_KEY = 'sk-ant-real-key-secrets-test-0123456789';
 const MY_TOKEN = 'ghp_realHostTokenValue_9876543210';
@@ -80,7 +80,7 @@ describe('agent secrets on the host runtime', { timeout: 180_000 }, () => {
   let bridge: RunningBridge;
   let fake: FakeAnthropic;
   let upstreamCa: CertificateAuthority;
-  const ports = { bound: 0, other: 0 };
+  const ports = { bound: 0, other: 0, shell: 0 };
 
   before(async () => {
     upstreamCa = await CertificateAuthority.loadOrCreate(mkdtempSync(join(dir, 'upstream-ca-')));
@@ -88,6 +88,8 @@ describe('agent secrets on the host runtime', { timeout: 180_000 }, () => {
     writeFileSync(caFile, upstreamCa.certPem);
     ports.bound = await upstream(upstreamCa, 'localhost', '127.0.0.1');
     ports.other = await upstream(upstreamCa, '127.0.0.1', '127.0.0.1');
+    // Not in the sandbox's NO_PROXY (localhost, 127.0.0.1, ::1), so curl in a shell goes through the proxy.
+    ports.shell = await upstream(upstreamCa, '127.0.0.2', '127.0.0.2');
     fake = await startFakeAnthropic({ apiKey: REAL_KEY });
     bridge = await startBridge({ runtime: 'host', extraArgs: ['--extra-ca-file', caFile] });
   });
@@ -151,5 +153,29 @@ describe('agent secrets on the host runtime', { timeout: 180_000 }, () => {
       for (const secret of [REAL_KEY, MY_TOKEN, OTHER]) assert.ok(!text.includes(secret), `${f} holds a real secret`);
     }
     await bridge.client.deleteSession(session.id);
+  });
+
+  it('a host shell runs through init: stubs in its env, the proxy on loopback, the value swapped in toward the bound host', async () => {
+    const { session } = await readyShellSession(bridge, 'secrets-host-shell', {
+      env_vars: { MY_TOKEN },
+      env_var_hosts: { MY_TOKEN: ['127.0.0.2'] },
+      allow_out: ['127.0.0.2'],
+    });
+    assert.equal(session.unsandboxed, true);
+    const tty = await attach(bridge, session);
+    try {
+      tty.type('echo "tok=$MY_TOKEN proxy=$HTTPS_PROXY"\r');
+      const lines = await tty.waitFor(/tok=stub_MY_TOKEN_[0-9a-f]{8} proxy=http:\/\/127\.0\.0\.1:\d+/);
+      const stub = /tok=(stub_MY_TOKEN_[0-9a-f]{8})/.exec(lines.join('\n'))![1];
+      // curl trusts the bridge's CA through CURL_CA_BUNDLE and reaches the upstream through HTTPS_PROXY.
+      tty.type(`curl -sS -o /dev/null -w 'http=%{http_code}\\n' -X POST -H "authorization: token $MY_TOKEN" -d "t=$MY_TOKEN" https://127.0.0.2:${ports.shell}/\r`);
+      await tty.waitFor('http=200');
+      assert.deepEqual(received.at(-1), { host: '127.0.0.2', authorization: `token ${MY_TOKEN}`, body: `t=${MY_TOKEN}` });
+      assert.ok(!tty.received().includes(MY_TOKEN), 'the real value reached the terminal');
+      assert.notEqual(stub, MY_TOKEN);
+    } finally {
+      await tty.close();
+      await bridge.client.deleteSession(session.id);
+    }
   });
 });
