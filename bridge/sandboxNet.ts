@@ -23,6 +23,7 @@ import * as net from 'node:net';
 import { Transform, type Duplex, type TransformCallback } from 'node:stream';
 import * as tls from 'node:tls';
 import { GATEWAY_ROUTES, PHASE_PATH, PhaseReport, type Provider } from '../protocol/sandbox';
+import type { BlockedInterception } from '../protocol/harnesses';
 import type { CertificateAuthority } from './ca';
 import type { BridgeLog } from './log';
 
@@ -78,16 +79,7 @@ export interface SecretBinding {
 }
 
 /** A stub that went toward a host its secret is not bound to (it was sent unchanged). */
-export interface BlockedInterception {
-  at: string;
-  /** The env var whose stub it was (or the model provider's). */
-  credential: string;
-  host: string;
-  method: string;
-  /** Path without its query. */
-  path: string;
-  where: 'header' | 'body';
-}
+export type { BlockedInterception };
 
 const BLOCKED_MAX = 100;
 /** Bodies we rewrite: text only, never compressed. */

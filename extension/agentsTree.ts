@@ -184,6 +184,9 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
         md.appendMarkdown(`**${escapeMd(agent.name || agent.id)}**\n\n`);
         md.appendMarkdown(`- Id: \`${agent.id}\`\n- Harness: ${escapeMd(agent.harness_id)} (${harness?.kind ?? 'unknown'})\n- Model: ${escapeMd(agent.model ?? '?')}\n`);
         if (agent.repo_url) md.appendMarkdown(`- Repo: ${escapeMd(agent.repo_url)}${agent.branch ? ` @ ${escapeMd(agent.branch)}` : ''}\n`);
+        // Names and hosts only: `env_vars` holds real values and is never shown.
+        for (const [name, hosts] of Object.entries(agent.env_var_hosts ?? {})) md.appendMarkdown(`- Secret ${escapeMd(name)} → ${escapeMd(hosts.join(', ') || 'no host')}\n`);
+        if (agent.allow_out?.length) md.appendMarkdown(`- Egress allowed to: ${escapeMd(agent.allow_out.join(', '))}\n`);
         item.tooltip = md;
         return item;
       }
@@ -194,7 +197,8 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
         item.id = node.id;
         item.description = [session.status === 'creating' ? humanPhase(session) : session.status, age, session.unsandboxed ? '⚠ unsandboxed' : ''].filter(Boolean).join(' · ');
         item.iconPath = statusIcon(session.status);
-        item.contextValue = `session.${session.status}.${harnessInfo(node.agent.harness_id)?.kind ?? 'terminal'}`;
+        // `.local`: the bridge's extras (blocked secret use) apply.
+        item.contextValue = `session.${session.status}.${harnessInfo(node.agent.harness_id)?.kind ?? 'terminal'}${node.backend.kind === 'local' ? '.local' : ''}`;
         item.tooltip = sessionTooltip(session);
         return item;
       }

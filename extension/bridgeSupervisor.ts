@@ -10,7 +10,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:f
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { BridgeStatus } from '../protocol/harnesses';
+import { BlockedList, type BridgeStatus } from '../protocol/harnesses';
 import { sleep } from './async';
 import type { Logger } from './logger';
 import { PlatformClient } from './platformClient';
@@ -109,6 +109,14 @@ export class BridgeSupervisor {
     if (res.status === 404) return undefined;
     if (!res.ok) throw new BridgeUnavailableError(`the bridge answered ${res.status} to the build log request`);
     return ((await res.json()) as { log: string }).log;
+  }
+
+  /** Requests in which a session's sandbox sent a secret's stub toward a host it is not bound to. */
+  async blocked(sessionId: string): Promise<BlockedList> {
+    const c = await this.ensure();
+    const res = await fetch(`${c.url}/bridge/v1/sessions/${encodeURIComponent(sessionId)}/blocked`, { headers: { authorization: `Bearer ${c.masterKey}` }, signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) throw new BridgeUnavailableError(`the bridge answered ${res.status} to the blocked-requests query`);
+    return BlockedList.parse(await res.json());
   }
 
   private async findOrStart(signal?: AbortSignal): Promise<BridgeConnection> {

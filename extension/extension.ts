@@ -20,6 +20,10 @@ import { Secrets } from './secrets';
 import { SessionManager } from './sessionManager';
 import { SignInFlow } from './signIn';
 import { setModelProviderKey, type SetProviderKeyArgs } from './providerKeys';
+import { AgentSecrets, showBlockedRequests, type SetAgentSecretArgs } from './agentSecrets';
+import type { AgentRef } from './agentCommands';
+import type { TreeNode } from './agentsTree';
+import { InvalidInputError } from './errors';
 
 /** What `activate` returns: for integrations and the extension-host tests. */
 export interface SandboxAgentsApi {
@@ -39,7 +43,8 @@ class Extension extends Disposable {
     const channel = this.register(vscode.window.createOutputChannel('Sandbox Agents', { log: true }));
     const log: Logger = channel;
     const secrets = this.register(new Secrets(context.secrets));
-    const local = this.register(new LocalBackend(context.asAbsolutePath('dist/bridge.js'), tagged(log, 'bridge'), secrets));
+    const agentSecrets = new AgentSecrets(secrets, tagged(log, 'secrets'));
+    const local = this.register(new LocalBackend(context.asAbsolutePath('dist/bridge.js'), tagged(log, 'bridge'), secrets, agentSecrets));
     const backends = this.register(new BackendRegistry(secrets, tagged(log, 'backends'), local));
     const notifier = this.register(new Notifier(log, () => backends.allSecrets()));
     const sessions = this.register(new SessionManager(tagged(log, 'sessions')));
@@ -66,6 +71,20 @@ class Extension extends Disposable {
       if (!provider) return;
       await local.providerKeysChanged();
       notifier.show('info', `The ${provider === 'anthropic' ? 'Anthropic' : 'OpenAI'} key is set for local sandboxes (they see only a stub).`);
+    });
+    command('setAgentSecret', 'Could not set the secret', async (arg?: TreeNode | (AgentRef & Partial<SetAgentSecretArgs>)) => {
+      const { backend, agent } = await agents.agent(arg);
+      const done = await agentSecrets.prompt(backend, agent, arg && !('kind' in arg) ? arg : undefined);
+      if (!done) return;
+      tree.refresh();
+      notifier.show('info', done.removed ? `Removed ${done.name} from ${agent.name || agent.id}.` : `${done.name} is set for ${agent.name || agent.id}: its sandboxes see a stub, the value goes only to the hosts you named (new sessions).`);
+    });
+    command('showBlockedRequests', 'Could not show the blocked requests', async (arg?: TreeNode | AgentRef) => {
+      const { backend, session } = await agents.session(arg);
+      if (backend.kind !== 'local') throw new InvalidInputError('Blocked secret use is recorded by the local bridge; platform sessions keep it in the platform\'s vault.');
+      const list = await local.blocked(session.id);
+      showBlockedRequests(list, `session ${session.id.slice(0, 8)}`, (m) => notifier.show('info', m));
+      return list;
     });
     command('createAgent', 'Could not create the agent', (arg) => agents.createAgent(arg));
     command('deleteAgent', 'Could not delete the agent', (arg) => agents.deleteAgent(arg));

@@ -3,7 +3,7 @@
  * the bridge and runtime state; when Docker is unreachable, one precise message offers the ways out.
  */
 import * as vscode from 'vscode';
-import { HARNESSES, LOCAL_HARNESSES, type BridgeStatus } from '../protocol/harnesses';
+import { HARNESSES, LOCAL_HARNESSES, type BlockedList, type BridgeStatus } from '../protocol/harnesses';
 import type { Backend } from './backends';
 import { BridgeSupervisor, RuntimeProblemError, defaultStateBase, type BridgeSettings } from './bridgeSupervisor';
 import { ActionableError, type MessageAction } from './commands';
@@ -12,6 +12,7 @@ import { Disposable } from './disposable';
 import type { Logger } from './logger';
 import type { PlatformClient } from './platformClient';
 import { PROVIDERS, readProviderKeys } from './providerKeys';
+import type { AgentSecrets } from './agentSecrets';
 import type { Secrets } from './secrets';
 
 const STATUS_TTL_MS = 30_000;
@@ -45,6 +46,7 @@ export class LocalBackend extends Disposable implements Backend {
     bridgeScript: string,
     private readonly log: Logger,
     private readonly secretStore?: Secrets,
+    private readonly agentSecrets?: AgentSecrets,
   ) {
     super();
     if (secretStore) this.register(secretStore.onDidChange(() => (this.keysPushedTo = undefined)));
@@ -86,13 +88,20 @@ export class LocalBackend extends Disposable implements Backend {
     if (conn) await this.pushProviderKeys(conn.pid);
   }
 
-  /** Hands the model provider keys to the bridge (memory only); a restarted bridge gets them again. */
+  /** Hands the model provider keys and agents' secrets to the bridge (memory only); a restarted bridge gets them again. */
   private async pushProviderKeys(pid: number): Promise<void> {
     if (!this.secretStore) return;
     const keys = await readProviderKeys(this.secretStore);
     for (const p of PROVIDERS) await this.supervisor.setProvider(p, keys[p]);
-    this.keysPushedTo = pid;
     this.log.info(`model provider keys handed to the bridge: ${PROVIDERS.filter((p) => keys[p]).join(', ') || 'none'}`);
+    // The bridge holds agents' secret values in memory only: a new bridge gets them again.
+    const conn = this.supervisor.connection;
+    if (this.agentSecrets && conn) await this.agentSecrets.resupply(this.id, conn.client);
+    this.keysPushedTo = pid;
+  }
+
+  blocked(sessionId: string): Promise<BlockedList> {
+    return this.supervisor.blocked(sessionId);
   }
 
   buildLog(harness: string): Promise<string | undefined> {

@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import { Disposable } from './disposable';
 
-type SecretKey = `platform.masterKey:${string}` | `provider:${string}`;
+type SecretKey = `platform.masterKey:${string}` | `provider:${string}` | `agentSecrets:${string}`;
 
 export class Secrets extends Disposable {
   private readonly changed = this.register(new vscode.EventEmitter<void>());
@@ -43,5 +43,18 @@ export class Secrets extends Disposable {
 
   async deleteProviderKey(provider: string): Promise<void> {
     await this.storage.delete(this.key(`provider:${provider}`));
+  }
+
+  /** A backend's per-agent secret values as JSON (agent id → name → value). */
+  getAgentSecrets(backendId: string): Thenable<string | undefined> {
+    return this.storage.get(this.key(`agentSecrets:${backendId}`));
+  }
+
+  async setAgentSecrets(backendId: string, json: string): Promise<void> {
+    await this.storage.store(this.key(`agentSecrets:${backendId}`), json);
+  }
+
+  async deleteAgentSecrets(backendId: string): Promise<void> {
+    await this.storage.delete(this.key(`agentSecrets:${backendId}`));
   }
 }

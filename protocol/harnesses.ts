@@ -1,3 +1,6 @@
+import * as z from 'zod/mini';
+import './zod';
+
 /** The harnesses the product offers, with what a person needs to choose one. */
 export interface HarnessInfo {
   id: string;
@@ -39,3 +42,22 @@ export interface BridgeStatus {
   version: string;
   pid: number;
 }
+
+/**
+ * Bridge extension: `GET /bridge/v1/sessions/{id}/blocked` — requests in which the sandbox sent a
+ * secret's stub toward a host the secret is not bound to. The stub went out unchanged (never the
+ * value); the list lets the user see what an agent tried.
+ */
+export const BlockedInterception = z.object({
+  at: z.string(),
+  /** The env var whose stub it was (or the model provider's). */
+  credential: z.string(),
+  host: z.string(),
+  method: z.string(),
+  /** Path without its query. */
+  path: z.string(),
+  where: z.enum(['header', 'body']),
+});
+export type BlockedInterception = z.infer<typeof BlockedInterception>;
+export const BlockedList = z.object({ session_id: z.string(), blocked: z.array(BlockedInterception) });
+export type BlockedList = z.infer<typeof BlockedList>;

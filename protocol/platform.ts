@@ -106,7 +106,7 @@ export const ListAgentsQuery = z.object({
 });
 export type ListAgentsQuery = z.infer<typeof ListAgentsQuery>;
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const RESERVED_ENV_VARS = [
   'REPO_URL',
   'BRANCH',

@@ -62,7 +62,9 @@ function describeError(err: unknown): string {
 
 export async function run(): Promise<void> {
   const mocha = new Mocha({ ui: 'bdd', timeout: 60_000, color: false, reporter: ResultsReporter });
-  for (const file of readdirSync(__dirname).filter((f) => f.endsWith('.test.js')).sort()) {
+  // SANDBOX_AGENTS_SUITE=local,agents runs only those suite files (while working on them).
+  const only = process.env.SANDBOX_AGENTS_SUITE?.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const file of readdirSync(__dirname).filter((f) => f.endsWith('.test.js') && (!only?.length || only.includes(f.replace(/\.test\.js$/, '')))).sort()) {
     mocha.addFile(join(__dirname, file));
   }
   const failures = await new Promise<number>((resolve) => mocha.run(resolve));

@@ -5,6 +5,8 @@
  */
 import * as assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
@@ -168,6 +170,74 @@ describe('Local agents (bridge, host runtime)', function () {
     assert.ok(messages.slice(before).some((m) => /Unknown model provider "gemini"/.test(m.message)), JSON.stringify(messages.slice(before)));
     await run('setModelProviderKey', { provider: 'anthropic', apiKey: '' });
     assert.deepEqual(await configured(), []);
+  });
+
+  it('agent secrets: kept in SecretStorage, set on the agent bound to hosts, handed to a restarted bridge; blocked use listed', async () => {
+    const TOKEN = 'ghp_fromVsCodeSecretStorage_0123456789';
+    const agent = await run<{ id: string }>('createAgent', { backendId: 'local', name: 'secret-shell', harness: 'shell', model: 'none' });
+    assert.ok(agent?.id, `create failed: ${messages.at(-1)?.message}`);
+    await run('setAgentSecret', { backendId: 'local', agentId: agent.id, name: 'GITHUB_TOKEN', value: TOKEN, hosts: ['github.com', 'api.github.com'] });
+    let stored = await api.local.client.getAgent(agent.id);
+    assert.equal(stored.env_vars?.GITHUB_TOKEN, TOKEN);
+    assert.deepEqual(stored.env_var_hosts?.GITHUB_TOKEN, ['github.com', 'api.github.com']);
+
+    // The bridge keeps values in memory only: a restarted bridge gets them from the extension again.
+    const pid = pidOf('host');
+    process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    await api.local.ready();
+    assert.notEqual(pidOf('host'), pid);
+    stored = await api.local.client.getAgent(agent.id);
+    assert.equal(stored.env_vars?.GITHUB_TOKEN, TOKEN, 'handed over again after the restart');
+
+    // Precise errors for bad input, nothing changed.
+    const before = messages.length;
+    await run('setAgentSecret', { backendId: 'local', agentId: agent.id, name: 'PORT', value: 'x', hosts: ['example.com'] });
+    await run('setAgentSecret', { backendId: 'local', agentId: agent.id, name: 'OTHER', value: 'x' });
+    await run('setAgentSecret', { backendId: 'local', agentId: agent.id, name: 'OTHER', value: 'x', hosts: ['not a host'] });
+    const errors = messages.slice(before).map((m) => m.message);
+    assert.match(errors[0], /PORT is reserved/);
+    assert.match(errors[1], /needs at least one host/);
+    assert.match(errors[2], /"not a host" is not a host name/);
+    assert.deepEqual(Object.keys((await api.local.client.getAgent(agent.id)).env_var_hosts ?? {}), ['GITHUB_TOKEN']);
+
+    // A session's stub sent toward a host the secret is not bound to goes out unchanged and is listed.
+    await config().update('local.runtime', 'host', vscode.ConfigurationTarget.Global);
+    await api.local.client.patchAgent(agent.id, { allow_out: ['127.0.0.1'] });
+    const session = await run<{ id: string; status: string }>('startSession', { backendId: 'local', agentId: agent.id });
+    assert.equal(session?.status, 'ready', `start failed: ${messages.at(-1)?.message}`);
+    const egress = join(stateBase, 'host', 'sessions', session.id, 'egress');
+    const stub = (JSON.parse(readFileSync(join(egress, 'init.json'), 'utf8')) as { env: Record<string, string> }).env.GITHUB_TOKEN;
+    assert.match(stub, /^stub_GITHUB_TOKEN_[0-9a-f]{8}$/);
+    const seen: string[] = [];
+    const upstream = http.createServer((req, res) => {
+      seen.push(String(req.headers.authorization));
+      res.end('ok');
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const port = (upstream.address() as AddressInfo).port;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ socketPath: join(egress, 'egress.sock'), method: 'GET', path: `http://127.0.0.1:${port}/user`, headers: { host: `127.0.0.1:${port}`, authorization: `token ${stub}` } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    upstream.close();
+    assert.equal(status, 200);
+    assert.deepEqual(seen, [`token ${stub}`], 'an unbound host gets the stub, never the value');
+    const list = await run<{ blocked: { credential: string; host: string; path: string; where: string }[] }>('showBlockedRequests', { backendId: 'local', sessionId: session.id });
+    await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+    assert.deepEqual(list?.blocked.map((b) => [b.credential, b.host, b.path, b.where]), [['GITHUB_TOKEN', '127.0.0.1', '/user', 'header']]);
+    const rows = (await api.tree.getChildren(await localNode())).filter((n) => n.kind === 'agent');
+    const sessionRow = (await api.tree.getChildren(rows.find((r) => label(r) === 'secret-shell')!)).find((n) => n.kind === 'session');
+    assert.match(String(api.tree.getTreeItem(sessionRow!).contextValue), /^session\.ready\.terminal\.local$/);
+
+    await run('setAgentSecret', { backendId: 'local', agentId: agent.id, name: 'GITHUB_TOKEN', value: '' });
+    assert.deepEqual((await api.local.client.getAgent(agent.id)).env_var_hosts ?? {}, {});
+    await run('stopSession', { backendId: 'local', sessionId: session.id, confirmed: true });
+    await run('deleteAgent', { backendId: 'local', agentId: agent.id, confirmed: true });
   });
 
   it('a changed bridge setting restarts the running bridge with it (sessions survive a bridge restart)', async () => {
