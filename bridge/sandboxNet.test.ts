@@ -14,6 +14,22 @@ describe('egress policy helpers', () => {
     assert.ok(!hostMatches('x', ' '));
   });
 
+  it('ports, IPv6 literals and CIDR blocks in rules', () => {
+    assert.ok(hostMatches('github.com', 'github.com:443', 443));
+    assert.ok(!hostMatches('github.com', 'github.com:443', 8443), 'a rule with a port matches that port only');
+    assert.ok(hostMatches('github.com', 'github.com', 8443), 'a rule without a port matches any');
+    assert.ok(hostMatches('::1', '::1', 443), 'a bare IPv6 literal is not host:port');
+    assert.ok(hostMatches('::1', '[::1]:443', 443));
+    assert.ok(!hostMatches('::1', '[::1]:443', 80));
+    assert.ok(hostMatches('[::1]', '::1'));
+    assert.ok(hostMatches('10.1.2.3', '10.0.0.0/8'));
+    assert.ok(!hostMatches('11.1.2.3', '10.0.0.0/8'));
+    assert.ok(hostMatches('fd00::5', 'fd00::/8'));
+    assert.ok(!hostMatches('example.com', '10.0.0.0/8'), 'a name never matches a block by itself');
+    assert.ok(!hostMatches('10.1.2.3', '10.0.0.0/33'), 'an impossible prefix matches nothing');
+    assert.ok(hostMatches('10.1.2.3', '10.0.0.0/8:22', 22));
+  });
+
   it('loopback, private, link-local and CGNAT addresses are local; public ones are not', () => {
     for (const ip of ['127.0.0.1', '127.1.2.3', '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:10.1.1.1']) {
       assert.ok(isLocalAddress(ip), ip);

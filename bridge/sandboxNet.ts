@@ -250,7 +250,7 @@ export class SandboxNet {
       socket.end(`HTTP/1.1 403 Forbidden\r\nX-Vault-Blocked: egress-policy\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(blocked)}\r\n\r\n${blocked}`);
       return;
     }
-    if (this.o.ca && this.bound(host).length > 0) return this.intercept(host, port, socket, head);
+    if (this.o.ca && this.bound(host, port).length > 0) return this.intercept(host, port, socket, head);
     const upstream = net.connect(port, host, () => {
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) upstream.write(head);
@@ -263,9 +263,8 @@ export class SandboxNet {
   }
 
   /** The secrets bound to `host` (their stubs are swapped toward it). */
-  private bound(host: string): SecretBinding[] {
-    const name = host.toLowerCase();
-    return (this.o.secrets ?? []).filter((b) => b.hosts.some((p) => hostMatches(name, p)));
+  private bound(host: string, port: number): SecretBinding[] {
+    return (this.o.secrets ?? []).filter((b) => b.hosts.some((p) => hostMatches(host, p, port)));
   }
 
   /** Terminates the sandbox's TLS with a leaf for `host`; the requests inside go through `forward`. */
@@ -292,7 +291,7 @@ export class SandboxNet {
    * text bodies as they stream); any other stub of this session is left alone and recorded.
    */
   private async forward(protocol: 'http:' | 'https:', host: string, port: number, req: http.IncomingMessage, res: http.ServerResponse, path = req.url ?? '/'): Promise<void> {
-    const bound = this.bound(host);
+    const bound = this.bound(host, port);
     const boundNames = new Set(bound.map((b) => b.name));
     const swaps = new Map<string, string>();
     const missing: string[] = [];
@@ -318,7 +317,15 @@ export class SandboxNet {
         if (lost) throw new MissingSecret(lost, host);
         return replaceAll(v, swaps);
       };
-      headers[name] = Array.isArray(value) ? value.map(one) : one(value);
+      // Basic credentials (git over HTTPS: user:token) carry the stub base64-encoded.
+      const decoded = (v: string) => {
+        const basic = name === 'authorization' ? /^(basic\s+)([A-Za-z0-9+/]+={0,2})\s*$/i.exec(v) : null;
+        if (!basic) return one(v);
+        const plain = Buffer.from(basic[2], 'base64').toString('utf8');
+        const swapped = one(plain);
+        return swapped === plain ? one(v) : `${basic[1]}${Buffer.from(swapped, 'utf8').toString('base64')}`;
+      };
+      headers[name] = Array.isArray(value) ? value.map(decoded) : decoded(value);
     }
     const rewrite = bound.length > 0 && TEXT_BODY.test(String(req.headers['content-type'] ?? '')) && !req.headers['content-encoding'];
     if (rewrite) {
@@ -361,11 +368,18 @@ export class SandboxNet {
   /** Why a destination is refused, or undefined when it may be reached. */
   private async policy(host: string, port: number): Promise<string | undefined> {
     const name = host.toLowerCase();
-    const allowed = this.o.allowOut.some((p) => hostMatches(name, p));
-    if (this.o.denyOut.some((p) => hostMatches(name, p))) return `egress to ${host} is denied by this agent's deny_out`;
-    if (this.o.allowOut.length > 0 && !allowed) return `egress to ${host} is not in this agent's allow_out`;
+    if (this.o.denyOut.some((p) => hostMatches(name, p, port))) return `egress to ${host} is denied by this agent's deny_out`;
+    let allowed = this.o.allowOut.some((p) => hostMatches(name, p, port));
+    // IP and CIDR rules apply to the addresses a name resolves to as well.
+    const addressRules = !net.isIP(name) && [...this.o.denyOut, ...this.o.allowOut].some(isAddressRule);
+    const addresses = allowed && !addressRules ? [] : net.isIP(name) ? [name] : (await lookup(name, { all: true }).catch(() => [])).map((a) => a.address);
+    if (addressRules) {
+      const denied = addresses.find((a) => this.o.denyOut.some((p) => isAddressRule(p) && hostMatches(a, p, port)));
+      if (denied) return `egress to ${host} (${denied}) is denied by this agent's deny_out`;
+      allowed ||= addresses.length > 0 && addresses.every((a) => this.o.allowOut.some((p) => isAddressRule(p) && hostMatches(a, p, port)));
+    }
+    if (this.o.allowOut.length > 0 && !allowed) return `egress to ${host}:${port} is not in this agent's allow_out`;
     if (allowed) return undefined;
-    const addresses = net.isIP(name) ? [name] : (await lookup(name, { all: true }).catch(() => [])).map((a) => a.address);
     if (addresses.length === 0) return `cannot resolve ${host}`;
     const local = addresses.find(isLocalAddress);
     if (local) return `egress to ${host}:${port} (${local}) is a loopback, private or link-local address; add it to the agent's allow_out to reach it`;
@@ -433,12 +447,53 @@ export class StubReplacer extends Transform {
 }
 
 /** `example.com` matches itself; `*.example.com` matches its subdomains; `*` matches all. */
-export function hostMatches(host: string, pattern: string): boolean {
-  const p = pattern.trim().toLowerCase().replace(/:\d+$/, '');
-  if (!p) return false;
-  if (p === '*') return true;
-  if (p.startsWith('*.')) return host.endsWith(p.slice(1));
-  return host === p;
+/**
+ * One egress or binding rule against a destination: `example.com`, `*.example.com` (subdomains only),
+ * `*`, an IP address, a CIDR block (`10.0.0.0/8`, `fd00::/8`), each optionally with a port
+ * (`example.com:8443`, `[::1]:443`) that must then match too. IPv6 literals may be bare (`::1`).
+ */
+export function hostMatches(host: string, pattern: string, port?: number): boolean {
+  const rule = parseRule(pattern);
+  if (!rule) return false;
+  if (rule.port !== undefined && port !== undefined && rule.port !== port) return false;
+  const name = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (rule.cidr) return net.isIP(name) !== 0 && rule.cidr.check(name, net.isIP(name) === 6 ? 'ipv6' : 'ipv4');
+  if (rule.host === '*') return true;
+  if (rule.host.startsWith('*.')) return name.endsWith(rule.host.slice(1));
+  return name === rule.host;
+}
+
+/** Whether a rule names addresses (an IP or a CIDR block): such rules also apply to what a name resolves to. */
+export function isAddressRule(pattern: string): boolean {
+  const rule = parseRule(pattern);
+  return !!rule && (rule.cidr !== undefined || net.isIP(rule.host) !== 0);
+}
+
+function parseRule(pattern: string): { host: string; port?: number; cidr?: net.BlockList } | undefined {
+  let p = pattern.trim().toLowerCase();
+  if (!p) return undefined;
+  let port: number | undefined;
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(p);
+  if (bracketed) {
+    p = bracketed[1];
+    if (bracketed[2]) port = Number(bracketed[2]);
+  } else if (p.split(':').length === 2) {
+    const m = /^(.*):(\d+)$/.exec(p);
+    if (m) {
+      p = m[1];
+      port = Number(m[2]);
+    }
+  }
+  const slash = /^(.+)\/(\d{1,3})$/.exec(p);
+  if (slash && net.isIP(slash[1])) {
+    const family = net.isIP(slash[1]) === 6 ? 'ipv6' : 'ipv4';
+    const prefix = Number(slash[2]);
+    if (prefix > (family === 'ipv6' ? 128 : 32)) return undefined;
+    const cidr = new net.BlockList();
+    cidr.addSubnet(slash[1], prefix, family);
+    return { host: p, port, cidr };
+  }
+  return { host: p, port };
 }
 
 export function isLocalAddress(ip: string): boolean {

@@ -89,6 +89,37 @@ describe('secrets in a Docker sandbox (stubs, interception, isolation, secrecy s
     await daemon?.release();
   });
 
+  /**
+   * Container metadata, every process's environment and command line, every readable file under
+   * /home /work /tmp /run — as the sandbox's user and as root in the container (which has no
+   * capabilities) — and the bridge's state and log: no real secret anywhere. `seen` proves the
+   * scan looked where the stubs are.
+   */
+  async function secrecyScan(sessionId: string, seen: RegExp): Promise<void> {
+    const ids = (await dockerOk(daemon.host, ['ps', '-q', '--filter', `label=sandbox-agents.session=${sessionId}`])).trim().split('\n').filter(Boolean);
+    assert.equal(ids.length, 1);
+    const inspect = await dockerOk(daemon.host, ['inspect', ids[0]]);
+    const script = 'env; for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do cat "$f" 2>/dev/null; echo; done; find /home /work /tmp /run /opt -type f -readable -size -20M -exec cat {} + 2>/dev/null; echo SCAN-END';
+    const asUser = await dockerOk(daemon.host, ['exec', ids[0], 'sh', '-c', script], { timeoutMs: 120_000 });
+    const asRoot = await dockerOk(daemon.host, ['exec', '-u', '0', ids[0], 'sh', '-c', script], { timeoutMs: 120_000 });
+    for (const [who, text] of [['the sandbox user', asUser], ['root', asRoot]] as const) {
+      assert.match(text, /SCAN-END/, who);
+      assert.match(text, seen, `${who}'s scan saw the stub (it looked in the right places)`);
+    }
+    for (const [where, text] of [['docker inspect', inspect], ['inside the sandbox (its user)', asUser], ['inside the sandbox (root)', asRoot]] as const) {
+      for (const secret of [REAL_KEY, MY_TOKEN, OTHER]) assert.ok(!text.includes(secret), `${where} holds a real secret`);
+    }
+    for (const f of filesUnder(bridge.stateDir)) {
+      let text: string;
+      try {
+        text = readFileSync(f, 'latin1');
+      } catch {
+        continue;
+      }
+      for (const secret of [REAL_KEY, MY_TOKEN, OTHER]) assert.ok(!text.includes(secret), `${f} holds a real secret`);
+    }
+  }
+
   it('the sandbox holds stubs only; its stub becomes the real value only toward the bound host; no direct way out; no real secret anywhere', async () => {
     const agent = await bridge.client.createAgent({
       name: 'secrets-docker',
@@ -132,29 +163,28 @@ describe('secrets in a Docker sandbox (stubs, interception, isolation, secrecy s
     assert.match(other.authorization ?? '', /^token stub_MY_TOKEN_[0-9a-f]{8}$/);
     assert.ok(fake.requests.some((r) => r.apiKey === REAL_KEY), 'the fake upstream got the real key');
 
-    // The secrecy scan.
-    const ids = (await dockerOk(daemon.host, ['ps', '-q', '--filter', `label=sandbox-agents.session=${session.id}`])).trim().split('\n').filter(Boolean);
-    assert.equal(ids.length, 1);
-    const inspect = await dockerOk(daemon.host, ['inspect', ids[0]]);
-    const inside = await dockerOk(daemon.host, [
-      // As the sandbox's own user (the container drops every capability, so that user reads the most).
-      'exec', ids[0], 'sh', '-c',
-      'env; for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do cat "$f" 2>/dev/null; echo; done; find /home /work /tmp /run -type f -readable -exec cat {} + 2>/dev/null; echo SCAN-END',
-    ], { timeoutMs: 60_000 });
-    assert.match(inside, /SCAN-END/);
-    assert.match(inside, /stub_MY_TOKEN_[0-9a-f]{8}/, 'the scan saw the stub (it looked in the right places)');
-    for (const [where, text] of [['docker inspect', inspect], ['inside the sandbox', inside]] as const) {
-      for (const secret of [REAL_KEY, MY_TOKEN, OTHER]) assert.ok(!text.includes(secret), `${where} holds a real secret`);
-    }
-    for (const f of filesUnder(bridge.stateDir)) {
-      let text: string;
-      try {
-        text = readFileSync(f, 'latin1');
-      } catch {
-        continue;
-      }
-      for (const secret of [REAL_KEY, MY_TOKEN, OTHER]) assert.ok(!text.includes(secret), `${f} holds a real secret`);
-    }
+    await secrecyScan(session.id, /stub_MY_TOKEN_[0-9a-f]{8}/);
+    await bridge.client.deleteSession(session.id);
+  });
+
+  it('a real agent (claude-agent-sdk running Claude Code) answers through the gateway; afterwards no real secret in its sandbox', async () => {
+    const before = fake.requests.length;
+    const agent = await bridge.client.createAgent({
+      name: 'secrets-sdk',
+      model: 'claude-sonnet-4-5',
+      harness_id: 'claude-agent-sdk',
+      env_vars: { MY_TOKEN },
+      env_var_hosts: { MY_TOKEN: ['localhost'] },
+    });
+    const session = await settle(bridge.client, (await bridge.client.createSession(agent.id, { title: 'secrets-sdk' })).id);
+    assert.equal(session.status, 'ready', `${session.failure_reason}\n${bridge.stderr.slice(-20).join('\n')}`);
+    const reply = await bridge.client.message(session.id, { text: 'hello from the secrecy test' });
+    assert.equal(reply.info.role, 'assistant', JSON.stringify(reply).slice(0, 400));
+    const calls = fake.requests.slice(before).filter((r) => r.path === '/v1/messages');
+    assert.ok(calls.length >= 1, 'the agent called its model');
+    for (const r of calls) assert.equal(r.apiKey, REAL_KEY, 'the upstream got the real key');
+    // Claude Code's own files (~/.claude.json, ~/.claude/, session transcripts) are scanned too.
+    await secrecyScan(session.id, /stub_(anthropic|MY_TOKEN)_[0-9a-f]{8}/);
     await bridge.client.deleteSession(session.id);
   });
 });

@@ -145,6 +145,19 @@ describe('secrets through the egress proxy', () => {
     );
   });
 
+  it('Basic credentials (git over HTTPS sends user:token base64-encoded): the stub inside is swapped toward the bound host only', async () => {
+    const basic = (v: string) => `Basic ${Buffer.from(v).toString('base64')}`;
+    await viaConnect('localhost', ports.bound, bridgeCa.certPem, { authorization: basic(`x-access-token:${STUB}`) }, '');
+    assert.equal(seen.get('bound')!.at(-1)!.authorization, basic(`x-access-token:${MY_TOKEN}`));
+    const before = net_.blocked().length;
+    await viaConnect('127.0.0.1', ports.other, bridgeCa.certPem, { authorization: basic(`x-access-token:${STUB}`) }, '');
+    assert.equal(seen.get('other')!.at(-1)!.authorization, basic(`x-access-token:${STUB}`));
+    assert.deepEqual(net_.blocked().slice(before).map((b) => [b.credential, b.where]), [['MY_TOKEN', 'header']]);
+    // Basic credentials without a stub pass untouched.
+    await viaConnect('localhost', ports.bound, bridgeCa.certPem, { authorization: basic('user:plain-password') }, '');
+    assert.equal(seen.get('bound')!.at(-1)!.authorization, basic('user:plain-password'));
+  });
+
   it('a host no secret is bound to is a plain tunnel: the client sees the upstream\'s own certificate', async () => {
     const before = net_.blocked().length;
     const r = await viaConnect('127.0.0.2', ports.unbound, upstreamCa.certPem, { authorization: `Bearer ${STUB}`, 'content-type': 'application/json' }, json({ token: STUB }));
@@ -246,5 +259,29 @@ describe('the model gateway streams', () => {
       gw.close();
       server.close();
     }
+  });
+});
+
+describe('egress rules with ports and address blocks', () => {
+  async function connectStatus(rules: { allowOut: string[]; denyOut: string[] }, target: string): Promise<{ status: number; blocked?: string }> {
+    const sock = join(dir, `rules-${Math.random().toString(16).slice(2)}.sock`);
+    const n = new SandboxNet({ socketPath: sock, label: 'rules', stubs: {}, providers: new Providers(), ...rules, onPhase: () => undefined, log: createLog({ verbose: false, secrets: () => [] }) });
+    await n.listen();
+    try {
+      const req = http.request({ socketPath: sock, method: 'CONNECT', path: target });
+      req.end();
+      const [res, socket] = (await Promise.race([once(req, 'connect'), once(req, 'response').then(([r]) => [r, undefined])])) as [http.IncomingMessage, Socket | undefined];
+      socket?.destroy();
+      return { status: res.statusCode ?? 0, blocked: res.headers['x-vault-blocked'] as string | undefined };
+    } finally {
+      n.close();
+    }
+  }
+
+  it('a deny_out block applies to what a name resolves to; a port in a rule must match', async () => {
+    assert.deepEqual(await connectStatus({ allowOut: ['localhost'], denyOut: ['127.0.0.0/8'] }, `localhost:${ports.bound}`), { status: 403, blocked: 'egress-policy' });
+    assert.equal((await connectStatus({ allowOut: ['127.0.0.0/8'], denyOut: [] }, `localhost:${ports.bound}`)).status, 200, 'an allowed block admits a name resolving into it');
+    assert.equal((await connectStatus({ allowOut: [`localhost:${ports.bound}`], denyOut: [] }, `localhost:${ports.bound}`)).status, 200);
+    assert.equal((await connectStatus({ allowOut: [`localhost:${ports.bound}`], denyOut: [] }, `localhost:${ports.other}`)).status, 403, 'another port is not allowed');
   });
 });
