@@ -17,6 +17,7 @@ import { CertificateAuthority } from '../../bridge/ca';
 import { dockerOk, dockerPrerequisites, NODE_BASE_IMAGE, requireAllTiers, sharedTestDockerd } from '../docker/dockerd';
 import { ensureHarnessImages } from '../docker/harnessImages';
 import { startFakeAnthropic, type FakeAnthropic } from '../fixtures/fakeAnthropic';
+import { gitLog, startGitHttpsServer } from '../fixtures/gitHttpsServer';
 import { attach, removeStateDir, settle, startBridge, type RunningBridge } from './harness';
 
 const REAL_KEY = 'sk-ant-real-docker-secrets-key-0123456789';
@@ -60,11 +61,12 @@ describe('secrets in a Docker sandbox (stubs, interception, isolation, secrecy s
   let bridge: RunningBridge;
   let fake: FakeAnthropic;
   const ports = { bound: 0, other: 0 };
+  let upstreamCa: CertificateAuthority;
 
   before(async () => {
     daemon = await sharedTestDockerd();
     await ensureHarnessImages(daemon.host);
-    const ca = await CertificateAuthority.loadOrCreate(mkdtempSync(join(dir, 'upstream-ca-')));
+    const ca = (upstreamCa = await CertificateAuthority.loadOrCreate(mkdtempSync(join(dir, 'upstream-ca-'))));
     const caFile = join(dir, 'upstream-ca.pem');
     writeFileSync(caFile, ca.certPem);
     ports.bound = await upstream(ca, 'localhost');
@@ -186,5 +188,42 @@ describe('secrets in a Docker sandbox (stubs, interception, isolation, secrecy s
     // Claude Code's own files (~/.claude.json, ~/.claude/, session transcripts) are scanned too.
     await secrecyScan(session.id, /stub_(anthropic|MY_TOKEN)_[0-9a-f]{8}/);
     await bridge.client.deleteSession(session.id);
+  });
+
+  it('a GitHub-style token bound to the git host: clone and push over HTTPS through the proxy; the server sees the value, the sandbox only the stub', async () => {
+    const TOKEN = 'ghp_realGitTokenForTheSandbox_0123456789';
+    const server = await startGitHttpsServer({ tls: await upstreamCa.leaf('localhost'), token: TOKEN });
+    try {
+      const agent = await bridge.client.createAgent({
+        name: 'secrets-git',
+        model: 'none',
+        harness_id: 'shell',
+        env_vars: { GITHUB_TOKEN: TOKEN },
+        env_var_hosts: { GITHUB_TOKEN: ['localhost'] },
+        allow_out: ['localhost'],
+      });
+      const session = await settle(bridge.client, (await bridge.client.createSession(agent.id, { title: 'git' })).id);
+      assert.equal(session.status, 'ready', `${session.failure_reason}\n${bridge.stderr.slice(-20).join('\n')}`);
+      const tty = await attach(bridge, session, { cols: 200, rows: 50 });
+      try {
+        // The server is on loopback, which NO_PROXY sends direct: clear it so git takes HTTPS_PROXY (as for github.com).
+        tty.type(
+          `cd /tmp && export NO_PROXY= no_proxy= && git clone -q https://x-access-token:$GITHUB_TOKEN@localhost:${server.port}/repo.git r && cd r && cat README.md && ` +
+            `git -c user.name=sandbox -c user.email=sandbox@example.com commit -q --allow-empty -m from-the-sandbox && git push -q origin main && echo "git=ok" || echo "git=failed"\r`,
+        );
+        const screen = (await tty.waitFor(/^git=(ok|failed)/m, 120_000)).join('\n');
+        const seen = `the server saw: ${server.auth.map((a) => a.replace(TOKEN, '<value>')).join(', ') || 'no credentials'}`;
+        assert.match(screen, /^git=ok/m, `${screen.split('\n').filter((l) => l.trim()).slice(-15).join('\n')}\n${seen}`);
+        assert.match(screen, /hello from the git server/);
+        assert.ok(!tty.received().includes(TOKEN), 'the value never reached the sandbox');
+      } finally {
+        await tty.close();
+      }
+      assert.deepEqual(gitLog(server), ['from-the-sandbox', 'first'], 'the push landed');
+      assert.ok(server.auth.length > 0 && server.auth.every((a) => a === `x-access-token:${TOKEN}`), `the server saw the value only: ${server.auth.map((a) => a.replace(TOKEN, '<value>')).join(', ')}`);
+      await bridge.client.deleteSession(session.id);
+    } finally {
+      await server.close();
+    }
   });
 });
