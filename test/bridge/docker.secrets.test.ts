@@ -7,7 +7,7 @@
  * and /work, the bridge's log and state.
  */
 import assert from 'node:assert/strict';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,9 +15,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CertificateAuthority } from '../../bridge/ca';
 import { dockerOk, dockerPrerequisites, NODE_BASE_IMAGE, requireAllTiers, sharedTestDockerd } from '../docker/dockerd';
+import { skipOrFail } from '../tiers';
 import { ensureHarnessImages } from '../docker/harnessImages';
 import { startFakeAnthropic, type FakeAnthropic } from '../fixtures/fakeAnthropic';
-import { gitLog, startGitHttpsServer } from '../fixtures/gitHttpsServer';
+import { FAKE_USER, gitLog, startFakeGitHub } from '../fixtures/fakeGitHub';
 import { attach, removeStateDir, settle, startBridge, type RunningBridge } from './harness';
 
 const REAL_KEY = 'sk-ant-real-docker-secrets-key-0123456789';
@@ -192,7 +193,7 @@ describe('secrets in a Docker sandbox (stubs, interception, isolation, secrecy s
 
   it('a GitHub-style token bound to the git host: clone and push over HTTPS through the proxy; the server sees the value, the sandbox only the stub', async () => {
     const TOKEN = 'ghp_realGitTokenForTheSandbox_0123456789';
-    const server = await startGitHttpsServer({ tls: await upstreamCa.leaf('localhost'), token: TOKEN });
+    const server = await startFakeGitHub({ certs: { localhost: await upstreamCa.leaf('localhost') }, token: TOKEN });
     try {
       const agent = await bridge.client.createAgent({
         name: 'secrets-git',
@@ -223,6 +224,63 @@ describe('secrets in a Docker sandbox (stubs, interception, isolation, secrecy s
       assert.ok(server.auth.length > 0 && server.auth.every((a) => a === `x-access-token:${TOKEN}`), `the server saw the value only: ${server.auth.map((a) => a.replace(TOKEN, '<value>')).join(', ')}`);
       await bridge.client.deleteSession(session.id);
     } finally {
+      await server.close();
+    }
+  });
+
+  it('GitHub under its real names: gh api and git clone/push with GH_TOKEN bound to github.com and api.github.com', async (t) => {
+    const gh = ['/usr/bin/gh', '/usr/local/bin/gh'].find((p) => existsSync(p));
+    if (skipOrFail(t, gh ? undefined : 'the GitHub CLI is not installed (apt install gh)')) return;
+    const TOKEN = 'ghp_realGitHubTokenUnderRealNames_0123456789';
+    // A local GitHub on 127.0.0.1:443; only this test's bridge resolves github.com and api.github.com there.
+    const server = await startFakeGitHub({
+      certs: { 'github.com': await upstreamCa.leaf('github.com'), 'api.github.com': await upstreamCa.leaf('api.github.com') },
+      token: TOKEN,
+      port: 443,
+      apiHost: 'api.github.com',
+    }).catch((err: Error) => {
+      throw new Error(`the fake GitHub needs 127.0.0.1:443 (${err.message})`);
+    });
+    const local = await startBridge({
+      runtime: 'docker',
+      dockerHost: daemon.host,
+      extraArgs: ['--base-image', NODE_BASE_IMAGE, '--build-network', 'host', '--extra-ca-file', join(dir, 'upstream-ca.pem')],
+      env: { NODE_OPTIONS: `--require ${join(__dirname, '..', 'fixtures', 'resolveHosts.cjs')}`, SANDBOX_AGENTS_TEST_HOSTS: 'github.com=127.0.0.1,api.github.com=127.0.0.1' },
+    });
+    try {
+      const agent = await local.client.createAgent({
+        name: 'secrets-github',
+        model: 'none',
+        harness_id: 'shell',
+        env_vars: { GH_TOKEN: TOKEN },
+        env_var_hosts: { GH_TOKEN: ['github.com', 'api.github.com'] },
+        allow_out: ['github.com', 'api.github.com'],
+      });
+      const session = await settle(local.client, (await local.client.createSession(agent.id, { title: 'github' })).id);
+      assert.equal(session.status, 'ready', `${session.failure_reason}\n${local.stderr.slice(-20).join('\n')}`);
+      const [id] = (await dockerOk(daemon.host, ['ps', '-q', '--filter', `label=sandbox-agents.session=${session.id}`])).trim().split('\n');
+      await dockerOk(daemon.host, ['cp', gh!, `${id}:/tmp/gh`]);
+      const tty = await attach(local, session, { cols: 200, rows: 50 });
+      try {
+        tty.type('export GH_NO_UPDATE_NOTIFIER=1 GH_PROMPT_DISABLED=1 PATH=/tmp:$PATH; gh api user --jq .login && echo "gh=ok" || echo "gh=failed"\r');
+        let screen = (await tty.waitFor(/^gh=(ok|failed)/m, 60_000)).join('\n');
+        assert.match(screen, /^gh=ok/m, `${screen.split('\n').filter((l) => l.trim()).slice(-10).join('\n')}\napi saw: ${server.apiAuth.map((a) => a.replace(TOKEN, '<value>')).join(', ')}`);
+        assert.match(screen, new RegExp(`^${FAKE_USER.login}$`, 'm'));
+        // git takes its credentials from gh (`gh auth setup-git`), which hands over the stub.
+        tty.type('gh auth setup-git && cd /tmp && git clone -q https://github.com/sandbox-agents/demo.git demo && cd demo && git -c user.name=sandbox -c user.email=sandbox@example.com commit -q --allow-empty -m pushed-by-the-agent && git push -q origin main && echo "ghgit=ok" || echo "ghgit=failed"\r');
+        screen = (await tty.waitFor(/^ghgit=(ok|failed)/m, 120_000)).join('\n');
+        assert.match(screen, /^ghgit=ok/m, `${screen.split('\n').filter((l) => l.trim()).slice(-10).join('\n')}\ngit saw: ${server.auth.map((a) => a.replace(TOKEN, '<value>')).join(', ')}`);
+        assert.ok(!tty.received().includes(TOKEN), 'the value never reached the sandbox');
+      } finally {
+        await tty.close();
+      }
+      assert.deepEqual(gitLog(server, 'sandbox-agents/demo.git'), ['pushed-by-the-agent', 'first']);
+      assert.ok(server.apiAuth.length > 0 && server.apiAuth.every((a) => a === `token ${TOKEN}` || a === `Bearer ${TOKEN}`), 'the API saw the value only');
+      assert.ok(server.auth.length > 0 && server.auth.every((a) => a.endsWith(`:${TOKEN}`)), 'git saw the value only');
+      await local.client.deleteSession(session.id);
+    } finally {
+      await local.stop();
+      removeStateDir(local.stateDir);
       await server.close();
     }
   });

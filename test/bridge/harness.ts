@@ -24,6 +24,8 @@ export interface BridgeOptions {
   image?: string;
   masterKey?: string;
   extraArgs?: string[];
+  /** Extra environment for the bridge process. */
+  env?: Record<string, string>;
 }
 
 export interface RunningBridge {
@@ -47,7 +49,7 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
   if (o.dockerHost) args.push('--docker-host', o.dockerHost);
   if (o.image) args.push('--image', o.image);
   args.push(...(o.extraArgs ?? []));
-  const child = spawn(process.execPath, args, { env: { ...process.env, SANDBOX_AGENTS_MASTER_KEY: masterKey }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...o.env, SANDBOX_AGENTS_MASTER_KEY: masterKey }, stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
