@@ -327,6 +327,8 @@ export class SandboxNet {
       };
       headers[name] = Array.isArray(value) ? value.map(decoded) : decoded(value);
     }
+    // Replies from a host that gets values must be readable to scrub them (see below).
+    if (swaps.size) headers['accept-encoding'] = 'identity';
     const rewrite = bound.length > 0 && TEXT_BODY.test(String(req.headers['content-type'] ?? '')) && !req.headers['content-encoding'];
     if (rewrite) {
       // The length changes with the values: the body goes chunked.
@@ -338,9 +340,16 @@ export class SandboxNet {
     const upstream = client.request(
       { protocol, host, port, path, method: req.method, headers: { ...headers, host: req.headers.host ?? (port === (protocol === 'https:' ? 443 : 80) ? host : `${host}:${port}`) }, ...(protocol === 'https:' ? { agent: this.upstreamAgent, servername: net.isIP(host) ? undefined : host } : {}) },
       (up) => {
-        res.writeHead(up.statusCode ?? 502, filterHeaders(up.headers));
+        // What comes back from a bound host may echo a value (an API showing the credential it got,
+        // an error quoting a header): values become their stubs again before the sandbox sees them.
+        const back = new Map([...swaps].map(([stub, value]) => [value, stub]));
+        const out = filterHeaders(up.headers);
+        if (back.size) for (const [k, v] of Object.entries(out)) out[k] = Array.isArray(v) ? v.map((x) => replaceAll(x, back)) : typeof v === 'string' ? replaceAll(v, back) : v;
+        const scrub = back.size > 0 && TEXT_BODY.test(String(up.headers['content-type'] ?? '')) && !up.headers['content-encoding'];
+        if (scrub) delete out['content-length'];
+        res.writeHead(up.statusCode ?? 502, out);
         res.flushHeaders();
-        up.pipe(res);
+        (scrub ? up.pipe(new StubReplacer(back, () => this.o.log.warn(`${this.o.label}: ${host} sent a secret's value back; the sandbox got its stub`))) : up).pipe(res);
         up.on('error', () => res.destroy());
       },
     );
@@ -405,22 +414,26 @@ function replaceAll(text: string, swaps: Map<string, string>): string {
 }
 
 /**
- * Replaces stubs in a byte stream, also across chunk boundaries: the last `longest stub - 1` bytes
- * are held back until the next chunk (or the end) shows whether a stub starts there.
+ * Replaces strings in a byte stream (stubs by values toward a bound host; values by stubs in what
+ * comes back), also across chunk boundaries: the last `longest - 1` bytes are held back until the
+ * next chunk (or the end) shows whether a match starts there. Works on bytes, so UTF-8 survives.
  */
 export class StubReplacer extends Transform {
   private carry = '';
   private readonly re: RegExp | undefined;
   private readonly keep: number;
+  /** Both as latin1 strings (one character per byte). */
   private readonly values: Map<string, string>;
+  private readonly originals: Map<string, string>;
 
   constructor(swaps: Map<string, string>, private readonly onMatch: (stub: string) => void = () => undefined) {
     super();
-    const stubs = [...swaps.keys()].filter(Boolean).sort((a, b) => b.length - a.length);
-    // Bytes as latin1 characters: one per byte, so a value's UTF-8 survives the round trip.
-    this.values = new Map(stubs.map((s) => [s, Buffer.from(swaps.get(s)!, 'utf8').toString('latin1')]));
-    this.re = stubs.length ? new RegExp(stubs.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g') : undefined;
-    this.keep = stubs.length ? stubs[0].length - 1 : 0;
+    const bytes = (v: string) => Buffer.from(v, 'utf8').toString('latin1');
+    const keys = [...swaps.keys()].filter(Boolean).map((k) => [bytes(k), k] as const).sort((a, b) => b[0].length - a[0].length);
+    this.originals = new Map(keys);
+    this.values = new Map(keys.map(([b, k]) => [b, bytes(swaps.get(k)!)]));
+    this.re = keys.length ? new RegExp(keys.map(([b]) => b.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g') : undefined;
+    this.keep = keys.length ? keys[0][0].length - 1 : 0;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -432,7 +445,7 @@ export class StubReplacer extends Transform {
     for (let m = this.re.exec(text); m; m = this.re.exec(text)) {
       out += text.slice(at, m.index) + this.values.get(m[0]);
       at = m.index + m[0].length;
-      this.onMatch(m[0]);
+      this.onMatch(this.originals.get(m[0]) ?? m[0]);
     }
     const rest = text.slice(at);
     const hold = Math.min(rest.length, this.keep);
@@ -446,7 +459,6 @@ export class StubReplacer extends Transform {
   }
 }
 
-/** `example.com` matches itself; `*.example.com` matches its subdomains; `*` matches all. */
 /**
  * One egress or binding rule against a destination: `example.com`, `*.example.com` (subdomains only),
  * `*`, an IP address, a CIDR block (`10.0.0.0/8`, `fd00::/8`), each optionally with a port

@@ -158,6 +158,26 @@ describe('secrets through the egress proxy', () => {
     assert.equal(seen.get('bound')!.at(-1)!.authorization, basic('user:plain-password'));
   });
 
+  it('a bound host that echoes the value back: the sandbox gets the stub again (headers and text body, across chunks)', async () => {
+    const echo = https.createServer(await upstreamCa.leaf('localhost'), (req, res) => {
+      req.resume();
+      const auth = String(req.headers.authorization);
+      res.writeHead(200, { 'content-type': 'application/json', 'x-echo': auth });
+      // Split inside the value: the scrubber must hold back a partial match.
+      const text = JSON.stringify({ you_sent: auth, again: auth });
+      const cut = text.indexOf(MY_TOKEN) + 5;
+      res.write(text.slice(0, cut));
+      setTimeout(() => res.end(text.slice(cut)), 20);
+    });
+    servers.push(echo);
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    const port = (echo.address() as AddressInfo).port;
+    const r = await viaConnect('localhost', port, bridgeCa.certPem, { authorization: `Bearer ${STUB}` }, '');
+    assert.equal(r.status, 200);
+    assert.deepEqual(JSON.parse(r.text), { you_sent: `Bearer ${STUB}`, again: `Bearer ${STUB}` });
+    assert.ok(!r.text.includes(MY_TOKEN));
+  });
+
   it('a host no secret is bound to is a plain tunnel: the client sees the upstream\'s own certificate', async () => {
     const before = net_.blocked().length;
     const r = await viaConnect('127.0.0.2', ports.unbound, upstreamCa.certPem, { authorization: `Bearer ${STUB}`, 'content-type': 'application/json' }, json({ token: STUB }));
