@@ -9,8 +9,12 @@
  * (message_start, content_block_delta × N, message_stop), written as fast as the socket takes it.
  * "First byte" = request sent → first body byte (the message_start event) received; the upstream
  * answers at once, so it is the path's own cost. Throughput = a long reply (N deltas of 1 KiB text)
- * read to the end. Prints a Markdown section for BENCHMARKS.md; it reports, never fails.
+ * read to the end. The upstream, the gateway and the client each run in their own process (as the
+ * model API, the bridge and the sandbox do), so none takes CPU from another's event loop.
+ * Prints a Markdown section for BENCHMARKS.md; it reports, never fails.
  */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once as onceEvent } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -91,15 +95,19 @@ function once(t: Target, deltas: number): Promise<{ first: number; total: number
   });
 }
 
+/** Runs this file in a child process in `role`; resolves with the child and what it reported ready. */
+async function child(role: string, ...args: string[]): Promise<{ proc: ChildProcess; ready: string }> {
+  const proc = fork(__filename, [role, ...args], { execArgv: process.execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const [ready] = (await onceEvent(proc, 'message')) as [string];
+  return { proc, ready };
+}
+
 async function main(): Promise<void> {
-  const up = await upstream();
-  const port = (up.address() as AddressInfo).port;
+  const up = await child('upstream');
+  const port = Number(up.ready);
   const dir = mkdtempSync(join(tmpdir(), 'sa-gateway-bench-'));
-  const providers = new Providers();
-  providers.set('anthropic', { base_url: `http://127.0.0.1:${port}`, api_key: REAL_KEY });
   const socketPath = join(dir, 'egress.sock');
-  const gateway = new SandboxNet({ socketPath, label: 'bench', stubs: { anthropic: STUB }, providers, allowOut: [], denyOut: [], onPhase: () => undefined, log: createLog({ verbose: false, secrets: () => [REAL_KEY] }) });
-  await gateway.listen();
+  const gw = await child('gateway', String(port), socketPath);
   const targets: Target[] = [
     { name: 'straight to the upstream', options: (path) => ({ host: '127.0.0.1', port, path, headers: { 'x-api-key': REAL_KEY } }) },
     { name: 'through the gateway (stub → key)', options: (path) => ({ socketPath, path: `/anthropic${path}`, headers: { 'x-api-key': STUB } }) },
@@ -130,13 +138,23 @@ async function main(): Promise<void> {
     ];
     console.log(lines.join('\n'));
   } finally {
-    gateway.close();
-    up.close();
+    gw.proc.kill();
+    up.proc.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-void main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+const [role, ...rest] = process.argv.slice(2);
+if (role === 'upstream') {
+  void upstream().then((server) => process.send!(String((server.address() as AddressInfo).port)));
+} else if (role === 'gateway') {
+  const providers = new Providers();
+  providers.set('anthropic', { base_url: `http://127.0.0.1:${rest[0]}`, api_key: REAL_KEY });
+  const gateway = new SandboxNet({ socketPath: rest[1], label: 'bench', stubs: { anthropic: STUB }, providers, allowOut: [], denyOut: [], onPhase: () => undefined, log: createLog({ verbose: false, secrets: () => [REAL_KEY] }) });
+  void gateway.listen().then(() => process.send!('ready'));
+} else {
+  void main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
