@@ -135,11 +135,10 @@ export class HostRuntime implements Runtime {
     const home = join(sessionDir, 'home');
     mkdirSync(home, { recursive: true, mode: 0o700 });
     const cwd = spec.workdir ?? spec.workspacePath ?? sessionDir;
+    // Only what a program needs to run, never the rest of the user's environment: no model keys, tokens,
+    // SSH agent, GPG agent, cloud credentials, display or session bus (issue: secrets never reach a sandbox).
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) {
-      if (v === undefined || k === 'SANDBOX_AGENTS_MASTER_KEY' || k.startsWith('VSCODE_') || k === 'ELECTRON_RUN_AS_NODE') continue;
-      env[k] = v;
-    }
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && isPassedThrough(k)) env[k] = v;
     const holder = spawn(
       process.execPath,
       [this.opts.bridgeScript, 'hold', '--socket', socket, '--cols', String(spec.cols), '--rows', String(spec.rows), '--cwd', cwd, '--', ...spec.command],
@@ -392,4 +391,10 @@ export async function runHolder(argv: string[]): Promise<void> {
     }
     setTimeout(quit, 1000);
   });
+}
+
+/** The user's environment variables a host session inherits (everything else comes from the spec). */
+const PASSED_THROUGH = new Set(['PATH', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR']);
+export function isPassedThrough(name: string): boolean {
+  return PASSED_THROUGH.has(name) || name.startsWith('LC_');
 }

@@ -23,6 +23,17 @@ import { attach, readyShellSession, removeStateDir, settle, startBridge, type Ru
 const REAL_KEY = 'sk-ant-real-key-secrets-test-0123456789';
 const MY_TOKEN = 'ghp_realHostTokenValue_9876543210';
 const OTHER = 'other-real-host-secret-value-42';
+const USER_ENV: Record<string, string> = {
+  ANTHROPIC_API_KEY: 'sk-ant-users-own-env-key-4242',
+  OPENAI_API_KEY: 'sk-users-own-openai-key-4242',
+  GITHUB_TOKEN: 'ghp_usersOwnEnvToken4242',
+  GH_TOKEN: 'ghp_usersOwnEnvGhToken4242',
+  AWS_SECRET_ACCESS_KEY: 'users-own-aws-secret-4242',
+  SSH_AUTH_SOCK: '/tmp/users-own-ssh-agent-4242.sock',
+  GPG_AGENT_INFO: '/tmp/users-own-gpg-agent-4242:0:1',
+  GIT_ASKPASS: '/usr/bin/users-own-askpass-4242',
+  DBUS_SESSION_BUS_ADDRESS: 'unix:path=/tmp/users-own-bus-4242',
+};
 
 const dir = mkdtempSync(join(tmpdir(), 'sa-host-secrets-'));
 const received: { host: string; authorization?: string; body: string }[] = [];
@@ -91,7 +102,8 @@ describe('agent secrets on the host runtime', { timeout: 180_000 }, () => {
     // Not in the sandbox's NO_PROXY (localhost, 127.0.0.1, ::1), so curl in a shell goes through the proxy.
     ports.shell = await upstream(upstreamCa, '127.0.0.2', '127.0.0.2');
     fake = await startFakeAnthropic({ apiKey: REAL_KEY });
-    bridge = await startBridge({ runtime: 'host', extraArgs: ['--extra-ca-file', caFile] });
+    // The user's own environment holds credentials of all kinds: none may reach a host session.
+    bridge = await startBridge({ runtime: 'host', extraArgs: ['--extra-ca-file', caFile], env: USER_ENV });
   });
 
   after(async () => {
@@ -172,6 +184,10 @@ describe('agent secrets on the host runtime', { timeout: 180_000 }, () => {
       await tty.waitFor('http=200');
       assert.deepEqual(received.at(-1), { host: '127.0.0.2', authorization: `token ${MY_TOKEN}`, body: `t=${MY_TOKEN}` });
       assert.ok(!tty.received().includes(MY_TOKEN), 'the real value reached the terminal');
+      // Nothing of the user's environment but what a program needs (PATH, locale, user, shell).
+      tty.type('env | grep -c 4242; echo "env-scan-done"\r');
+      const scan = (await tty.waitFor('env-scan-done')).join('\n');
+      assert.match(scan, /^0$/m, 'a host session inherited credentials from the user\'s environment');
       assert.notEqual(stub, MY_TOKEN);
     } finally {
       await tty.close();
