@@ -18,7 +18,7 @@ import { NODE_BASE_IMAGE, sharedTestDockerd } from '../test/docker/dockerd';
 import { ensureHarnessImages, type ImageName } from '../test/docker/harnessImages';
 import { startFakeAnthropic } from '../test/fixtures/fakeAnthropic';
 import { startFakeOpenAI } from '../test/fixtures/fakeOpenAI';
-import { removeStateDir, startBridge, type RunningBridge } from '../test/bridge/harness';
+import { removeStateDir, setProvider, startBridge, type RunningBridge } from '../test/bridge/harness';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 /** `program`: the harness's own program started once in a plain container (its load time). */
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
     const { refs } = await ensureHarnessImages(daemon.host, (p) => log(`${p.image}: ${p.step ?? p.line}`));
     bridge = await startBridge({ runtime: 'docker', dockerHost: daemon.host, extraArgs: ['--base-image', NODE_BASE_IMAGE, '--build-network', 'host'] });
     for (const [p, url] of [['anthropic', anthropic.url], ['openai', openai.url]] as const) {
-      await fetch(`${bridge.url}/bridge/v1/providers/${p}`, { method: 'PUT', headers: { authorization: `Bearer ${bridge.masterKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ base_url: url, api_key: 'bench-key' }) });
+      await setProvider(bridge, p, { base_url: url, api_key: 'bench-key' });
     }
     const rows: string[] = [];
     for (const h of HARNESSES) {

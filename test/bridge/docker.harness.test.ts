@@ -14,17 +14,12 @@ import { dockerOk, dockerPrerequisites, NODE_BASE_IMAGE, requireAllTiers, shared
 import { ensureHarnessImages } from '../docker/harnessImages';
 import { FAKE_ANSWER_MARKER, startFakeAnthropic, type FakeAnthropic } from '../fixtures/fakeAnthropic';
 import { OPENAI_ANSWER_MARKER, startFakeOpenAI, type FakeOpenAI } from '../fixtures/fakeOpenAI';
-import { attach, removeStateDir, settle, startBridge, type RunningBridge } from './harness';
+import { attach, removeStateDir, settle, setProvider, shutDown, startBridge, type RunningBridge } from './harness';
 
 const ANTHROPIC_KEY = 'sk-ant-real-docker-key-0123456789abcdef';
 const OPENAI_KEY = 'sk-openai-real-docker-key-0123456789';
 const missing = dockerPrerequisites();
 if (missing && requireAllTiers()) throw new Error(missing);
-
-async function put(bridge: RunningBridge, path: string, body: unknown): Promise<void> {
-  const res = await fetch(`${bridge.url}${path}`, { method: 'PUT', headers: { authorization: `Bearer ${bridge.masterKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  assert.equal(res.status, 204, await res.text());
-}
 
 /** A folder the sandbox (uid 1001 when the bridge runs as root) may write. */
 function sandboxFolder(prefix: string): string {
@@ -51,17 +46,13 @@ describe('harness sessions in Docker (images, init, gateway, workspaces)', { ski
     anthropic = await startFakeAnthropic({ apiKey: ANTHROPIC_KEY });
     openai = await startFakeOpenAI({ apiKey: OPENAI_KEY });
     bridge = await startBridge({ runtime: 'docker', dockerHost: daemon.host, extraArgs: ['--base-image', NODE_BASE_IMAGE, '--build-network', 'host'] });
-    await put(bridge, '/bridge/v1/providers/anthropic', { base_url: anthropic.url, api_key: ANTHROPIC_KEY });
-    await put(bridge, '/bridge/v1/providers/openai', { base_url: openai.url, api_key: OPENAI_KEY });
+    assert.equal(await setProvider(bridge, 'anthropic', { base_url: anthropic.url, api_key: ANTHROPIC_KEY }), 204);
+    assert.equal(await setProvider(bridge, 'openai', { base_url: openai.url, api_key: OPENAI_KEY }), 204);
   });
 
   after(async () => {
     if (bridge) {
-      for (const s of await bridge.client.listSessions({ limit: 100 }).catch(() => [])) {
-        if (s.status === 'ready' || s.status === 'creating') await bridge.client.deleteSession(s.id).catch(() => undefined);
-      }
-      await bridge.stop();
-      removeStateDir(bridge.stateDir);
+      await shutDown(bridge);
     }
     await anthropic?.close();
     await openai?.close();

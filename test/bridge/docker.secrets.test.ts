@@ -19,7 +19,7 @@ import { skipOrFail } from '../tiers';
 import { ensureHarnessImages } from '../docker/harnessImages';
 import { startFakeAnthropic, type FakeAnthropic } from '../fixtures/fakeAnthropic';
 import { FAKE_USER, gitLog, startFakeGitHub } from '../fixtures/fakeGitHub';
-import { attach, removeStateDir, settle, startBridge, type RunningBridge } from './harness';
+import { attach, removeStateDir, settle, setProvider, shutDown, startBridge, type RunningBridge } from './harness';
 
 const REAL_KEY = 'sk-ant-real-docker-secrets-key-0123456789';
 const MY_TOKEN = 'ghp_realDockerTokenValue_0123456789';
@@ -74,17 +74,12 @@ describe('secrets in a Docker sandbox (stubs, interception, isolation, secrecy s
     ports.other = await upstream(ca, '127.0.0.1');
     fake = await startFakeAnthropic({ apiKey: REAL_KEY });
     bridge = await startBridge({ runtime: 'docker', dockerHost: daemon.host, extraArgs: ['--base-image', NODE_BASE_IMAGE, '--build-network', 'host', '--extra-ca-file', caFile] });
-    const res = await fetch(`${bridge.url}/bridge/v1/providers/anthropic`, { method: 'PUT', headers: { authorization: `Bearer ${bridge.masterKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ base_url: fake.url, api_key: REAL_KEY }) });
-    assert.equal(res.status, 204);
+    assert.equal(await setProvider(bridge, 'anthropic', { base_url: fake.url, api_key: REAL_KEY }), 204);
   });
 
   after(async () => {
     if (bridge) {
-      for (const s of await bridge.client.listSessions({ limit: 100 }).catch(() => [])) {
-        if (s.status === 'ready' || s.status === 'creating') await bridge.client.deleteSession(s.id).catch(() => undefined);
-      }
-      await bridge.stop();
-      removeStateDir(bridge.stateDir);
+      await shutDown(bridge);
     }
     await fake?.close();
     for (const s of servers) s.close();

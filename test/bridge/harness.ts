@@ -81,6 +81,27 @@ export async function startBridge(o: BridgeOptions): Promise<RunningBridge> {
   };
 }
 
+/** Hands a model provider's upstream and key to the bridge's memory; the HTTP status (204 when taken). */
+export async function setProvider(bridge: { url: string; masterKey: string }, provider: string, body: unknown): Promise<number> {
+  const res = await fetch(`${bridge.url}/bridge/v1/providers/${provider}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${bridge.masterKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  await res.text();
+  return res.status;
+}
+
+/** For `after` hooks: stops the bridge's live sessions, then the bridge, and removes its state dir. */
+export async function shutDown(bridge: RunningBridge | undefined): Promise<void> {
+  if (!bridge) return;
+  for (const s of await bridge.client.listSessions({ limit: 200 }).catch(() => [])) {
+    if (s.status === 'ready' || s.status === 'creating') await bridge.client.deleteSession(s.id).catch(() => undefined);
+  }
+  await bridge.stop();
+  removeStateDir(bridge.stateDir);
+}
+
 export function removeStateDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -11,19 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FAKE_ANSWER_MARKER, startFakeAnthropic, type FakeAnthropic } from '../fixtures/fakeAnthropic';
-import { attach, removeStateDir, settle, startBridge, type RunningBridge } from './harness';
+import { attach, settle, setProvider, shutDown, startBridge, type RunningBridge } from './harness';
 
 const REAL_KEY = 'sk-ant-real-key-never-in-the-sandbox-0123456789';
-
-async function setProvider(bridge: RunningBridge, provider: string, body: unknown): Promise<number> {
-  const res = await fetch(`${bridge.url}/bridge/v1/providers/${provider}`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${bridge.masterKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  await res.text();
-  return res.status;
-}
 
 function onSocket(socketPath: string, o: { method: string; path: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
@@ -52,12 +42,8 @@ describe('harness sessions on the host runtime (init, gateway, seeded CLI)', { t
   });
 
   after(async () => {
-    for (const s of await bridge.client.listSessions({ limit: 100 }).catch(() => [])) {
-      if (s.status === 'ready' || s.status === 'creating') await bridge.client.deleteSession(s.id).catch(() => undefined);
-    }
-    await bridge.stop();
+    await shutDown(bridge);
     await fake.close();
-    removeStateDir(bridge.stateDir);
   });
 
   it('rejects a provider body without a key and an unknown provider', async () => {
@@ -162,11 +148,7 @@ describe('workspace modes on the host runtime', { timeout: 120_000 }, () => {
   });
 
   after(async () => {
-    for (const s of await bridge.client.listSessions({ limit: 100 }).catch(() => [])) {
-      if (s.status === 'ready' || s.status === 'creating') await bridge.client.deleteSession(s.id).catch(() => undefined);
-    }
-    await bridge.stop();
-    removeStateDir(bridge.stateDir);
+    await shutDown(bridge);
     rmSync(repo, { recursive: true, force: true });
   });
 

@@ -18,7 +18,7 @@ import * as tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { CertificateAuthority } from '../../bridge/ca';
 import { startFakeAnthropic, type FakeAnthropic } from '../fixtures/fakeAnthropic';
-import { attach, readyShellSession, removeStateDir, settle, startBridge, type RunningBridge } from './harness';
+import { attach, readyShellSession, settle, setProvider, shutDown, startBridge, type RunningBridge } from './harness';
 
 const REAL_KEY = 'sk-ant-real-key-secrets-test-0123456789';
 const MY_TOKEN = 'ghp_realHostTokenValue_9876543210';
@@ -107,23 +107,14 @@ describe('agent secrets on the host runtime', { timeout: 180_000 }, () => {
   });
 
   after(async () => {
-    for (const s of await bridge?.client.listSessions({ limit: 100 }).catch(() => []) ?? []) {
-      if (s.status === 'ready' || s.status === 'creating') await bridge.client.deleteSession(s.id).catch(() => undefined);
-    }
-    await bridge?.stop();
+    await shutDown(bridge);
     await fake?.close();
     for (const s of servers) s.close();
-    if (bridge) removeStateDir(bridge.stateDir);
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('the session holds stubs and the CA certificate; its proxy swaps a stub only toward the bound host', async () => {
-    const put = await fetch(`${bridge.url}/bridge/v1/providers/anthropic`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${bridge.masterKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ base_url: fake.url, api_key: REAL_KEY }),
-    });
-    assert.equal(put.status, 204);
+    assert.equal(await setProvider(bridge, 'anthropic', { base_url: fake.url, api_key: REAL_KEY }), 204);
     const agent = await bridge.client.createAgent({
       name: 'secrets-host',
       model: 'claude-sonnet-4-5',
