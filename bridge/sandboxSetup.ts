@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { INIT_CONFIG_ENV, INIT_CONFIG_VERSION, providerFor, type InitConfig, type Provider, type WorkspaceMode } from '../protocol/sandbox';
@@ -245,22 +245,19 @@ export async function ensureWorktree(repo: string, path: string, branch: string)
 /** A bridge running as root hands the folders it made to the sandbox's uid so the agent can write them. */
 function handOver(dir: string, uid: number | undefined): void {
   if (uid === undefined || process.getuid?.() !== 0 || uid === 0) return;
-  const walk = (p: string) => {
-    const st = lstatSync(p);
-    chownSync(p, uid, uid);
-    if (st.isDirectory()) for (const name of readdirSync(p)) walk(join(p, name));
-  };
-  walk(dir);
+  chownTree(dir, uid, uid, () => true);
 }
 
 /** Entries owned by root under `dir` go to uid:gid (a bridge running as root touched the repository). */
 function chownNewEntries(dir: string, uid: number, gid: number): void {
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = lstatSync(p);
-    if (st.uid === 0) chownSync(p, uid, gid);
-    if (st.isDirectory()) chownNewEntries(p, uid, gid);
-  }
+  for (const name of readdirSync(dir)) chownTree(join(dir, name), uid, gid, (st) => st.uid === 0);
+}
+
+/** `path` and everything below it (symlinks not followed) to uid:gid where `which` says so. */
+function chownTree(path: string, uid: number, gid: number, which: (st: Stats) => boolean): void {
+  const st = lstatSync(path);
+  if (which(st)) chownSync(path, uid, gid);
+  if (st.isDirectory()) for (const name of readdirSync(path)) chownTree(join(path, name), uid, gid, which);
 }
 
 /** The ingress socket, refusing anything that is not a socket (a symlink planted by the sandbox). */
