@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
 import '../protocol/zod';
-import { API_PREFIX, CreateAgentBody, CreateSessionBody, ListAgentsQuery, PatchAgentBody, TUI_HARNESSES } from '../protocol/platform';
+import { API_PREFIX, CreateAgentBody, CreateSessionBody, envVarHostsProblem, hostCoveredBy, ListAgentsQuery, PatchAgentBody, TUI_HARNESSES } from '../protocol/platform';
 import type { BridgeStatus } from '../protocol/harnesses';
 import { HarnessApi, type StreamWriter } from './harnessApi';
 import type { BridgeLog } from './log';
@@ -231,6 +231,8 @@ export class Api {
       throw new HttpError(400, { error: { error: `unknown harness_id "${harness}". Valid: ${LOCAL_HARNESSES.join(', ')}` } });
     }
     checkWorkspacePath(body.workspace_path);
+    const bindingProblem = body.env_var_hosts && envVarHostsProblem(Object.keys(body.env_vars ?? {}), body.allow_out ?? [], body.env_var_hosts);
+    if (bindingProblem) throw new HttpError(400, { error: { error: bindingProblem } });
     const now = new Date().toISOString();
     const agent: StoredAgent = {
       id: randomUUID(),
@@ -268,7 +270,30 @@ export class Api {
     }
     const body = parse(PatchAgentBody, raw);
     checkWorkspacePath(body.workspace_path);
-    const { env_vars, ...rest } = body;
+    const { env_vars, env_var_hosts, ...rest } = body;
+    // The platform's reconcile: explicit bindings must name defined env vars and allowed hosts;
+    // removing an env var removes its binding; a narrowed allow_out gets the bound hosts back.
+    if (env_var_hosts !== undefined || rest.allow_out !== undefined || env_vars !== undefined) {
+      const keys = new Set(env_vars ? Object.keys(env_vars) : agent.env_var_names);
+      const allow = rest.allow_out ?? agent.allow_out;
+      const source = env_var_hosts ?? agent.env_var_hosts;
+      const reconciled: Record<string, string[]> = {};
+      for (const [key, hosts] of Object.entries(source)) {
+        if (!keys.has(key)) {
+          if (env_var_hosts) throw new HttpError(400, { error: { error: `env_var_hosts: '${key}' is not a defined env var` } });
+          continue;
+        }
+        if (env_var_hosts && !hosts.every((h) => allow.some((r) => hostCoveredBy(h, r)))) {
+          throw new HttpError(400, { error: { error: `env_var_hosts: a host for '${key}' is not in the agent's allowed hosts` } });
+        }
+        if (hosts.length > 0) reconciled[key] = hosts;
+      }
+      if (rest.allow_out !== undefined) {
+        const missing = [...new Set(Object.values(reconciled).flat())].filter((h) => !rest.allow_out!.some((r) => hostCoveredBy(h, r)));
+        rest.allow_out = [...rest.allow_out, ...missing];
+      }
+      agent.env_var_hosts = reconciled;
+    }
     for (const [k, v] of Object.entries(rest)) if (v !== undefined) (agent as unknown as Record<string, unknown>)[k] = v;
     if (env_vars) {
       agent.env_var_names = Object.keys(env_vars);

@@ -8,7 +8,7 @@ describe('egress policy helpers', () => {
     assert.ok(hostMatches('github.com', 'GitHub.com:443'));
     assert.ok(!hostMatches('api.github.com', 'github.com'));
     assert.ok(hostMatches('api.github.com', '*.github.com'));
-    assert.ok(!hostMatches('github.com', '*.github.com'));
+    assert.ok(hostMatches('github.com', '*.github.com'), 'the apex too, as the platform\'s vault');
     assert.ok(!hostMatches('evilgithub.com', '*.github.com'));
     assert.ok(hostMatches('anything.example', '*'));
     assert.ok(!hostMatches('x', ' '));

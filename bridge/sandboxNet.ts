@@ -460,7 +460,7 @@ export class StubReplacer extends Transform {
 }
 
 /**
- * One egress or binding rule against a destination: `example.com`, `*.example.com` (subdomains only),
+ * One egress or binding rule against a destination: `example.com`, `*.example.com` (it and its subdomains),
  * `*`, an IP address, a CIDR block (`10.0.0.0/8`, `fd00::/8`), each optionally with a port
  * (`example.com:8443`, `[::1]:443`) that must then match too. IPv6 literals may be bare (`::1`).
  */
@@ -471,7 +471,8 @@ export function hostMatches(host: string, pattern: string, port?: number): boole
   const name = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
   if (rule.cidr) return net.isIP(name) !== 0 && rule.cidr.check(name, net.isIP(name) === 6 ? 'ipv6' : 'ipv4');
   if (rule.host === '*') return true;
-  if (rule.host.startsWith('*.')) return name.endsWith(rule.host.slice(1));
+  // As the platform's vault: `*.example.com` covers example.com and its subdomains.
+  if (rule.host.startsWith('*.')) return name === rule.host.slice(2) || name.endsWith(rule.host.slice(1));
   return name === rule.host;
 }
 

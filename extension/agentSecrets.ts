@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import * as z from 'zod/mini';
 import '../protocol/zod';
 import type { BlockedList } from '../protocol/harnesses';
-import { ENV_NAME, RESERVED_ENV_VARS, type Agent } from '../protocol/platform';
+import { ENV_NAME, RESERVED_ENV_VARS, hostCoveredBy, type Agent } from '../protocol/platform';
 import type { Backend } from './backends';
 import { CancelledError, InvalidInputError, PlatformError } from './errors';
 import type { Logger } from './logger';
@@ -24,6 +24,11 @@ export interface SetAgentSecretArgs {
   value: string;
   /** Hosts the value may be sent to (`github.com`, `*.example.com`). Required to set a value. */
   hosts?: string[];
+  /**
+   * The agent's egress allow-list when it has none yet (a bound host must be inside `allow_out`: the
+   * platform's rule). Default: the bound hosts.
+   */
+  allowOut?: string[];
 }
 
 /** agent id → secret name → value, one SecretStorage entry per backend. */
@@ -32,12 +37,15 @@ type Stored = z.infer<typeof Stored>;
 
 /** Hosts offered for well-known secret names. */
 const KNOWN_HOSTS: Record<string, string[]> = {
-  GITHUB_TOKEN: ['github.com', 'api.github.com'],
-  GH_TOKEN: ['github.com', 'api.github.com'],
+  GITHUB_TOKEN: ['github.com', 'api.github.com', '*.githubusercontent.com'],
+  GH_TOKEN: ['github.com', 'api.github.com', '*.githubusercontent.com'],
   GITLAB_TOKEN: ['gitlab.com'],
   NPM_TOKEN: ['registry.npmjs.org'],
   HF_TOKEN: ['huggingface.co'],
 };
+
+/** Offered when an agent gets its first allow-list: the package registries agents commonly need. */
+const COMMON_EGRESS = ['registry.npmjs.org', 'pypi.org', 'files.pythonhosted.org'];
 
 const HOST_RE = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:\d{1,5})?$/;
 
@@ -93,7 +101,7 @@ export class AgentSecrets {
    * Sets (or with an empty value removes) one secret: on the agent first (the backend validates
    * names and hosts), then in SecretStorage.
    */
-  async set(backend: Backend, agent: Agent, name: string, value: string, hosts: string[] | undefined): Promise<Agent> {
+  async set(backend: Backend, agent: Agent, name: string, value: string, hosts: string[] | undefined, allowOut?: string[]): Promise<Agent> {
     const problem = checkSecretName(name);
     if (problem) throw new InvalidInputError(`Secret name "${name}": ${problem}.`);
     if (value && !hosts?.length) throw new InvalidInputError(`Secret ${name} needs at least one host it may be sent to (e.g. github.com).`);
@@ -111,8 +119,9 @@ export class AgentSecrets {
     else delete bound[name];
     const env = { ...currentValues(agent), ...mine };
     if (!value) delete env[name];
-    // Hosts a secret is bound to must be reachable when the agent has an allow-list.
-    const allow = agent.allow_out?.length ? [...new Set([...agent.allow_out, ...(value ? hosts! : [])])] : undefined;
+    // A bound host must be inside allow_out (the platform's rule): an agent without an allow-list gets one.
+    const uncovered = value ? hosts!.filter((h) => !(agent.allow_out ?? []).some((r) => hostCoveredBy(h, r))) : [];
+    const allow = uncovered.length ? [...new Set([...(agent.allow_out?.length ? agent.allow_out : (allowOut ?? [])), ...uncovered])] : undefined;
     const updated = await backend.client.patchAgent(agent.id, {
       env_vars: env,
       env_var_hosts: Object.fromEntries(Object.entries(bound).filter(([n]) => n in env)),
@@ -158,7 +167,7 @@ export class AgentSecrets {
   /** The command: which secret, its value (hidden) and the hosts it may go to; or remove one. */
   async prompt(backend: Backend, agent: Agent, args?: Partial<SetAgentSecretArgs>): Promise<{ name: string; removed: boolean } | undefined> {
     if (args?.name !== undefined && args.value !== undefined) {
-      await this.set(backend, agent, args.name.trim(), args.value, args.hosts);
+      await this.set(backend, agent, args.name.trim(), args.value, args.hosts, args.allowOut);
       return { name: args.name.trim(), removed: !args.value };
     }
     const existing = await this.names(backend.id, agent.id);
@@ -191,7 +200,20 @@ export class AgentSecrets {
       validateInput: (v) => parseHosts(v).problem,
     });
     if (hostText === undefined) throw new CancelledError();
-    await this.set(backend, agent, name, value.trim(), parseHosts(hostText).hosts);
+    const hosts = parseHosts(hostText).hosts;
+    let allowOut: string[] | undefined;
+    if (!agent.allow_out?.length) {
+      const allowText = await vscode.window.showInputBox({
+        title,
+        prompt: `A secret's hosts must be inside the agent's egress allow-list, so ${agent.name || agent.id} gets one now: which hosts may it reach? (comma-separated; everything else is refused)`,
+        value: [...new Set([...hosts, ...COMMON_EGRESS])].join(', '),
+        ignoreFocusOut: true,
+        validateInput: (v) => parseHosts(v).problem,
+      });
+      if (allowText === undefined) throw new CancelledError();
+      allowOut = parseHosts(allowText).hosts;
+    }
+    await this.set(backend, agent, name, value.trim(), hosts, allowOut);
     return { name, removed: false };
   }
 }

@@ -124,6 +124,30 @@ export const EnvVars = z.record(z.string().check(z.regex(ENV_NAME, 'must match ^
   z.refine((v) => !Object.keys(v).some((k) => (RESERVED_ENV_VARS as readonly string[]).includes(k)), `reserved names: ${RESERVED_ENV_VARS.join(', ')}`),
 );
 
+/**
+ * Whether a binding host is covered by an egress rule, as the platform checks it: an exact host, or
+ * a `*.example.com` rule, which covers example.com and its subdomains.
+ */
+export function hostCoveredBy(host: string, rule: string): boolean {
+  const r = rule.trim().toLowerCase();
+  const h = host.trim().toLowerCase();
+  if (r.startsWith('*.')) return h === r.slice(2) || h.endsWith(r.slice(1));
+  return h === r;
+}
+
+/**
+ * The platform's check of `env_var_hosts` on create: every key names a defined env var, and every
+ * host is covered by `allow_out`. Null when fine, else the platform's message.
+ */
+export function envVarHostsProblem(envVarKeys: Iterable<string>, allowOut: readonly string[], envVarHosts: Record<string, readonly string[]>): string | null {
+  const keys = new Set(envVarKeys);
+  for (const [key, hosts] of Object.entries(envVarHosts)) {
+    if (!keys.has(key)) return `env_var_hosts: '${key}' is not a defined env var`;
+    for (const h of hosts) if (!allowOut.some((r) => hostCoveredBy(h, r))) return `env_var_hosts: host '${h}' for '${key}' is not in the agent's allowed hosts`;
+  }
+  return null;
+}
+
 const nonEmpty = () => z.string().check(z.minLength(1));
 
 const agentFields = {

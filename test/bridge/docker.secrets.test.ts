@@ -173,6 +173,7 @@ describe('secrets in a Docker sandbox (stubs, interception, isolation, secrecy s
       harness_id: 'claude-agent-sdk',
       env_vars: { MY_TOKEN },
       env_var_hosts: { MY_TOKEN: ['localhost'] },
+      allow_out: ['localhost'],
     });
     const session = await settle(bridge.client, (await bridge.client.createSession(agent.id, { title: 'secrets-sdk' })).id);
     assert.equal(session.status, 'ready', `${session.failure_reason}\n${bridge.stderr.slice(-20).join('\n')}`);

@@ -296,6 +296,31 @@ export function platformContract(name: string, start: () => Promise<ContractBack
       assert.equal(unchanged.repo_url ?? null, agent.repo_url ?? null);
     });
 
+    it('binds credentials to hosts the platform\'s way: defined env vars, hosts inside allow_out; a narrowed allow_out keeps bound hosts', testTimeout, async () => {
+      const name = `${run}-bindings`;
+      for (const [body, problem] of [
+        [{ name, model, env_vars: { TOKEN: 'v' }, env_var_hosts: { OTHER: ['example.com'] }, allow_out: ['example.com'] }, /'OTHER' is not a defined env var/],
+        [{ name, model, env_vars: { TOKEN: 'v' }, env_var_hosts: { TOKEN: ['example.com'] } }, /not in the agent's allowed hosts/],
+        [{ name, model, env_vars: { TOKEN: 'v' }, env_var_hosts: { TOKEN: ['evil.example.org'] }, allow_out: ['*.example.com'] }, /not in the agent's allowed hosts/],
+      ] as const) {
+        const reply = await rawPlatformRequest(backend.url, 'POST', '/agents', { auth: bearer(), body });
+        assert.equal(reply.status, 400, `accepted ${JSON.stringify(body)}`);
+        assert.match(errorText(reply.json) ?? '', problem);
+      }
+      // `*.example.com` covers example.com itself and its subdomains.
+      const agent = await client.createAgent({ name, model, harness_id: mainHarness, env_vars: { TOKEN: 'v', KEEP: 'k' }, env_var_hosts: { TOKEN: ['api.example.com', 'example.com'] }, allow_out: ['*.example.com'] });
+      agentIds.add(agent.id);
+      assert.deepEqual(agent.env_var_hosts, { TOKEN: ['api.example.com', 'example.com'] });
+      // Narrowing allow_out never un-scopes a credential: its hosts come back.
+      const narrowed = await client.patchAgent(agent.id, { allow_out: ['other.example.net'] });
+      assert.deepEqual([...(narrowed.allow_out ?? [])].sort(), ['api.example.com', 'example.com', 'other.example.net']);
+      // Removing the env var removes its binding.
+      const dropped = await client.patchAgent(agent.id, { env_vars: { KEEP: 'k' } });
+      assert.deepEqual(dropped.env_var_hosts ?? {}, {});
+      const bad = await rawPlatformRequest(backend.url, 'PATCH', `/agents/${agent.id}`, { auth: bearer(), body: { env_var_hosts: { KEEP: ['nowhere.example.org'] } } });
+      assert.equal(bad.status, 400);
+    });
+
     for (const harness of harnesses) {
       it(`brings a ${harness} session up: creating at once, then phases, then ready`, testTimeout, async () => {
         const agent = await createAgent(`up-${harness}`, harness);

@@ -180,6 +180,7 @@ describe('Local agents (bridge, host runtime)', function () {
     let stored = await api.local.client.getAgent(agent.id);
     assert.equal(stored.env_vars?.GITHUB_TOKEN, TOKEN);
     assert.deepEqual(stored.env_var_hosts?.GITHUB_TOKEN, ['github.com', 'api.github.com']);
+    assert.deepEqual(stored.allow_out, ['github.com', 'api.github.com'], 'bound hosts must be inside allow_out (the platform\'s rule): the agent got an allow-list');
 
     // The bridge keeps values in memory only: a restarted bridge gets them from the extension again.
     const pid = pidOf('host');
