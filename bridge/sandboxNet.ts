@@ -16,14 +16,14 @@
  *   Every other `CONNECT` is a plain tunnel.
  */
 import { lookup } from 'node:dns/promises';
-import { chmodSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import { Transform, type Duplex, type TransformCallback } from 'node:stream';
 import * as tls from 'node:tls';
 import { GATEWAY_ROUTES, PHASE_PATH, PhaseReport, type Provider } from '../protocol/sandbox';
-import type { BlockedInterception } from '../protocol/harnesses';
+import { BlockedInterception as BlockedEntry, type BlockedInterception } from '../protocol/harnesses';
 import type { CertificateAuthority } from './ca';
 import type { BridgeLog } from './log';
 
@@ -70,6 +70,8 @@ export interface SandboxNetOptions {
   ca?: CertificateAuthority;
   /** PEM certificates trusted for intercepted upstreams besides Node's own roots (tests). */
   extraCa?: string[];
+  /** Where the blocked list is kept across bridge restarts (JSON lines; names and hosts, never values). */
+  blockedFile?: string;
 }
 
 export interface SecretBinding {
@@ -98,6 +100,7 @@ export class SandboxNet {
   private readonly blockedList: BlockedInterception[] = [];
 
   constructor(private readonly o: SandboxNetOptions) {
+    if (o.blockedFile) this.blockedList.push(...readBlocked(o.blockedFile));
     this.mitm = http.createServer((req, res) => {
       const target = this.targets.get(req.socket);
       if (!target) return void res.destroy();
@@ -372,6 +375,13 @@ export class SandboxNet {
     this.o.log.warn(`${this.o.label}: the stub of ${entry.credential} went toward ${entry.host} (${entry.where}), which it is not bound to: sent unchanged`);
     this.blockedList.push(entry);
     if (this.blockedList.length > BLOCKED_MAX) this.blockedList.splice(0, this.blockedList.length - BLOCKED_MAX);
+    if (this.o.blockedFile) {
+      try {
+        appendFileSync(this.o.blockedFile, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+      } catch (err) {
+        this.o.log.warn(`${this.o.label}: could not keep the blocked list: ${(err as Error).message}`);
+      }
+    }
   }
 
   /** Why a destination is refused, or undefined when it may be reached. */
@@ -405,6 +415,27 @@ class MissingSecret extends Error {
 
 function missingReply(res: http.ServerResponse, why: string): void {
   res.writeHead(502, { 'content-type': 'text/plain', 'x-vault-blocked': 'missing-secret', 'content-length': Buffer.byteLength(why) }).end(why);
+}
+
+/** The last BLOCKED_MAX entries of a blocked-list file; unreadable lines are skipped. */
+function readBlocked(file: string): BlockedInterception[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: BlockedInterception[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      const parsed = BlockedEntry.safeParse(JSON.parse(line));
+      if (parsed.success) out.push(parsed.data);
+    } catch {
+      /* a torn last line after a crash */
+    }
+  }
+  return out.slice(-BLOCKED_MAX);
 }
 
 function replaceAll(text: string, swaps: Map<string, string>): string {

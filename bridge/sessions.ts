@@ -262,6 +262,8 @@ export class SessionService {
       secretValue: (name) => this.opts.secretValues?.(agent.id)?.[name],
       ca: this.opts.ca,
       extraCa: this.opts.extraCa,
+      // Beside the egress folder, not in it: the sandbox never sees it.
+      blockedFile: join(dir, 'blocked.jsonl'),
     });
     await net.listen();
     this.nets.set(session.id, net);

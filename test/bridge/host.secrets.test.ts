@@ -155,6 +155,13 @@ describe('agent secrets on the host runtime', { timeout: 180_000 }, () => {
       const text = readFileSync(f, 'latin1');
       for (const secret of [REAL_KEY, MY_TOKEN, OTHER]) assert.ok(!text.includes(secret), `${f} holds a real secret`);
     }
+
+    // The list survives a bridge crash: the restarted bridge adopts the session and still shows it.
+    const { stateDir, masterKey } = bridge;
+    await bridge.kill();
+    bridge = await startBridge({ runtime: 'host', stateDir, masterKey, extraArgs: ['--extra-ca-file', join(dir, 'upstream-ca.pem')], env: USER_ENV });
+    const again = (await (await fetch(`${bridge.url}/bridge/v1/sessions/${session.id}/blocked`, { headers: { authorization: `Bearer ${bridge.masterKey}` } })).json()) as typeof blocked;
+    assert.deepEqual(again.blocked, blocked.blocked);
     await bridge.client.deleteSession(session.id);
   });
 
