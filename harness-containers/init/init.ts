@@ -178,10 +178,15 @@ async function prepareWorkdir(config: InitConfig, env: NodeJS.ProcessEnv): Promi
   await run('git', args, env, dirname(workdir));
 }
 
-/** The image's system CAs plus the bridge's, in a temp file (the CA file itself is read-only and alone). */
-function caBundle(caFile: string, sessionId: string): { file: string; bundle: string } {
+/**
+ * The image's system CAs plus the bridge's, in the session's home (the CA file itself is read-only and
+ * alone): it goes with the home, which the host runtime removes when the session ends.
+ */
+function caBundle(caFile: string, home: string): { file: string; bundle: string } {
   const system = SYSTEM_CA_FILES.find((f) => existsSync(f));
-  const bundle = join(tmpdir(), `sandbox-agents-ca-${sessionId.replace(/[^\w-]/g, '').slice(0, 36)}.pem`);
+  const dir = join(home, '.sandbox-agents');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const bundle = join(dir, 'ca-bundle.pem');
   const parts = [system ? readFileSync(system, 'utf8') : '', readFileSync(caFile, 'utf8')];
   writeFileSync(bundle, parts.filter(Boolean).map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join(''), { mode: 0o644 });
   return { file: caFile, bundle };
@@ -210,7 +215,7 @@ async function main(): Promise<void> {
     await report(config.egress_socket, 'injecting_files', 'starting the loopback forwarder');
     const proxyPort = await forwardTcpToUnix(config.proxy_port, config.egress_socket);
     const harnessPort = config.ingress_socket ? config.harness_port || (await freePort()) : 0;
-    const ca = config.ca_file ? caBundle(config.ca_file, config.session_id) : undefined;
+    const ca = config.ca_file ? caBundle(config.ca_file, home) : undefined;
     const launch = planLaunch({ config, home, proxyPort, harnessPort, nodePath: process.execPath, ca });
     const env: NodeJS.ProcessEnv = { ...process.env, ...launch.env };
     delete env[INIT_CONFIG_ENV];
