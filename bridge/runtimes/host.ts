@@ -5,7 +5,9 @@
  *
  * Holder wire format, both directions: [type u8][length u32 BE][payload].
  *   holder → bridge: DATA, HISTORY (once, first), EXIT (JSON {code, signal})
- *   bridge → holder: DATA (input), RESIZE (JSON {cols, rows}), KILL
+ *   bridge → holder: DATA (input), RESIZE (JSON {cols, rows}), KILL, PAUSE, RESUME (empty)
+ * A holder ignores frame types it does not know, so an older holder simply keeps its socket's own
+ * backpressure (pausing only when the socket is full).
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -21,6 +23,9 @@ export const enum Frame {
   History = 3,
   Resize = 4,
   Kill = 5,
+  /** bridge → holder: stop reading the PTY (a client is behind) / read it again. */
+  Pause = 6,
+  Resume = 7,
 }
 
 const HISTORY_BYTES = 2 * 1024 * 1024;
@@ -231,8 +236,16 @@ export class HostRuntime implements Runtime {
           resize: (cols, rows) => send(Frame.Resize, JSON.stringify({ cols, rows })),
           onData: (l) => data.on(l),
           onExit: (l) => exit.on(l),
-          pause: () => sock.pause(),
-          resume: () => sock.resume(),
+          // The holder stops reading the PTY at once: otherwise it keeps reading until this socket's
+          // buffers are full (hundreds of KiB), all of it still to show after a Ctrl+C.
+          pause: () => {
+            send(Frame.Pause, '');
+            sock.pause();
+          },
+          resume: () => {
+            sock.resume();
+            send(Frame.Resume, '');
+          },
           history: async () => {
             await historyReady;
             return history;
@@ -312,9 +325,19 @@ export async function runHolder(argv: string[]): Promise<void> {
     // A bridge that stops reading pauses the PTY: the program blocks instead of this process
     // buffering without bound.
     if (client && !writeFrame(client, Frame.Data, payload)) {
-      term.pause();
-      client.once('drain', () => term.resume());
+      holdBack('socket');
+      client.once('drain', () => letGo('socket'));
     }
+  };
+  // Why the PTY is not being read: the bridge asked (a client is behind), or the socket is full.
+  const held = new Set<'bridge' | 'socket'>();
+  const holdBack = (why: 'bridge' | 'socket') => {
+    if (held.size === 0) term.pause();
+    held.add(why);
+  };
+  const letGo = (why: 'bridge' | 'socket') => {
+    if (!held.delete(why) || held.size > 0) return;
+    term.resume();
   };
   term.onData((d: string | Buffer) => {
     const b = d as Buffer; // Buffer mode (the typings only know strings)
@@ -343,6 +366,11 @@ export async function runHolder(argv: string[]): Promise<void> {
   const server = net.createServer((sock) => {
     client?.destroy();
     client = sock;
+    // A new bridge starts reading: holds of the previous one are gone with it.
+    if (held.size) {
+      held.clear();
+      term.resume();
+    }
     // The history has everything, output not yet sent to the previous bridge included.
     outgoing = [];
     outgoingBytes = 0;
@@ -361,6 +389,12 @@ export async function runHolder(argv: string[]): Promise<void> {
         } catch {
           /* ignore a malformed resize */
         }
+      } else if (type === Frame.Pause) {
+        // What the PTY already gave goes out; nothing more is read until RESUME.
+        sendOutput();
+        holdBack('bridge');
+      } else if (type === Frame.Resume) {
+        letGo('bridge');
       } else if (type === Frame.Kill) {
         try {
           process.kill(-term.pid, 'SIGHUP');
@@ -377,8 +411,10 @@ export async function runHolder(argv: string[]): Promise<void> {
         client = undefined;
         outgoing = [];
         outgoingBytes = 0;
+        // No bridge: the program runs on (its output goes to the history).
+        held.clear();
+        term.resume();
       }
-      term.resume();
     });
   });
   const old = process.umask(0o177);
