@@ -32,15 +32,6 @@ export const emptyTranscript = (): Transcript => ({ messages: [], busy: false })
 export const BusEvent = z.looseObject({ type: z.string(), properties: z._default(z.record(z.string(), z.unknown()), {}) });
 export type BusEvent = z.infer<typeof BusEvent>;
 
-/** One frame of `message_stream`. */
-export const StreamFrame = z.union([
-  z.looseObject({ type: z.literal('ready') }),
-  z.looseObject({ type: z.literal('harness_event'), event: BusEvent }),
-  z.looseObject({ type: z.literal('done') }),
-  z.looseObject({ type: z.literal('error'), message: z._default(z.string(), 'the stream failed') }),
-]);
-export type StreamFrame = z.infer<typeof StreamFrame>;
-
 /** What the host does to a transcript besides bus events. */
 export type TranscriptAction =
   | { type: 'history'; messages: readonly Message[] }
