@@ -28,6 +28,8 @@ export const entries = [
   { name: 'claude-agent-sdk-server', in: 'harness-containers/claude-agent-sdk/server.ts', out: 'dist/sandbox/claude-agent-sdk-server.js', ...node, external: ['@anthropic-ai/claude-agent-sdk'] },
   // The agent terminal panel: xterm.js and its addons; its CSS (xterm's + ours) lands in dist/webview/terminal.css.
   { name: 'webview-terminal', in: 'webview/terminal/main.ts', out: 'dist/webview/terminal.js', ...browser },
+  // The Chat view: marked + DOMPurify, @vscode-elements controls; its CSS lands in dist/webview/chat.css.
+  { name: 'webview-chat', in: 'webview/chat/main.ts', out: 'dist/webview/chat.js', ...browser },
 ];
 
 /** Extension-host test suites: one bundle per suite file plus the mocha entry, `vscode` and mocha external. */

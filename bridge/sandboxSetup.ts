@@ -9,7 +9,8 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync, type Stats } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { INIT_CONFIG_ENV, INIT_CONFIG_VERSION, providerFor, type InitConfig, type Provider, type WorkspaceMode } from '../protocol/sandbox';
 import type { SandboxSpec } from './runtimes/runtime';
@@ -40,9 +41,13 @@ export interface SandboxLayout {
   configFile: string;
 }
 
+/** Longest socket path we bind (the kernel's limit is 107 bytes; a margin for the names). */
+const MAX_SOCKET_PATH = 100;
+
 export function layout(sessionDir: string): SandboxLayout {
-  const egressDir = join(sessionDir, 'egress');
-  const ingressDir = join(sessionDir, 'ingress');
+  const base = socketBase(sessionDir);
+  const egressDir = join(base, 'egress');
+  const ingressDir = join(base, 'ingress');
   return {
     dir: sessionDir,
     egressDir,
@@ -51,6 +56,21 @@ export function layout(sessionDir: string): SandboxLayout {
     ingressSocket: join(ingressDir, 'ingress.sock'),
     configFile: join(egressDir, 'init.json'),
   };
+}
+
+/**
+ * Where a session's socket folders live: in its session folder, unless a deep state dir would make
+ * the socket paths longer than a unix socket allows; then in a short folder of this user's under the
+ * temp dir (0700, checked to be ours), named after the session.
+ */
+function socketBase(sessionDir: string): string {
+  if (join(sessionDir, 'ingress', 'ingress.sock').length <= MAX_SOCKET_PATH) return sessionDir;
+  const root = join(tmpdir(), `sa-s-${process.getuid?.() ?? 'u'}`);
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  const st = lstatSync(root);
+  if (!st.isDirectory() || (process.getuid && st.uid !== process.getuid())) throw new Error(`${root} is not a folder of this user's: remove it, or use a shorter state dir`);
+  chmodSync(root, 0o700);
+  return join(root, basename(sessionDir).replace(/-/g, '').slice(0, 16));
 }
 
 export function workspaceMode(agent: StoredAgent): WorkspaceMode {

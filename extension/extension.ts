@@ -10,6 +10,8 @@ import { Notifier, registerCommand, type ShownMessage } from './commands';
 import { Disposable } from './disposable';
 import { LocalBackend } from './localBackend';
 import { TerminalManager } from './terminalPanel';
+import { ChatViewProvider } from './chat';
+import { harnessInfo } from '../protocol/harnesses';
 import { createSessionPty, openIntegratedTerminal } from './integratedTerminal';
 import type { Backend } from './backends';
 import type { Agent, Session } from '../protocol/platform';
@@ -32,6 +34,7 @@ export interface SandboxAgentsApi {
   readonly sessions: SessionManager;
   readonly local: LocalBackend;
   readonly terminals: TerminalManager;
+  readonly chat: ChatViewProvider;
   readonly onDidShowMessage: vscode.Event<ShownMessage>;
 }
 
@@ -61,6 +64,10 @@ class Extension extends Disposable {
       if (setting('terminal.renderer') === 'integrated') openIntegratedTerminal(backend, session, agent, tagged(log, 'terminal'));
       else await terminals.open(backend, session, agent);
     };
+    const chat = this.register(
+      new ChatViewProvider(context.extensionUri, backends, tagged(log, 'chat'), (backend, agent) => sessions.start(backend, agent)),
+    );
+    this.register(vscode.window.registerWebviewViewProvider(ChatViewProvider.viewType, chat, { webviewOptions: { retainContextWhenHidden: false } }));
     const signIn = new SignInFlow(secrets, backends, notifier, tagged(log, 'auth'));
     const agents = new AgentCommands(backends, sessions, tree, notifier, tagged(log, 'agents'));
     const command = (id: string, failure: string, fn: (...args: any[]) => unknown) => this.register(registerCommand(notifier, `sandboxAgents.${id}`, failure, fn));
@@ -108,6 +115,24 @@ class Extension extends Disposable {
         },
       }),
     );
+    // Open Chat: on a session, that session; on an agent, its latest ready session, else a new one.
+    command('openChat', 'Could not open the chat', async (arg?: TreeNode | AgentRef) => {
+      let backend: Backend;
+      let agent: Agent;
+      let session: Session | undefined;
+      if (arg && 'kind' in arg && arg.kind === 'session') ({ backend, agent, session } = arg);
+      else if (arg && !('kind' in arg) && arg.sessionId) {
+        ({ backend, session } = await agents.session(arg));
+        agent = await backend.client.getAgent(session.agent_id ?? '');
+      } else {
+        ({ backend, agent } = await agents.agent(arg));
+        session = (await backend.client.listSessions({ agentId: agent.id, limit: 20 })).find((s) => s.status === 'ready');
+      }
+      if (harnessInfo(agent.harness_id)?.kind !== 'chat') throw new InvalidInputError(`${agent.name || agent.id} runs ${agent.harness_id}, a terminal harness: use Open Terminal.`);
+      if (!session || session.status !== 'ready') session = await sessions.start(backend, agent);
+      await chat.open(backend, session, agent);
+      return session;
+    });
     command('copySessionId', 'Could not copy the session id', (arg) => agents.copySessionId(arg));
     command('refresh', 'Refresh failed', async () => {
       local.invalidate();
@@ -118,7 +143,7 @@ class Extension extends Disposable {
     command('localActions', 'Local bridge', () => local.actions());
 
     void backends.ready();
-    this.api = { backends, tree, sessions, local, terminals, onDidShowMessage: notifier.onDidShowMessage };
+    this.api = { backends, tree, sessions, local, terminals, chat, onDidShowMessage: notifier.onDidShowMessage };
   }
 }
 

@@ -169,3 +169,35 @@ export function attachmentProblem(files: readonly AttachmentCandidate[], already
   }
   return null;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Between the extension host and the chat webview (checked with zod on the host).
+
+/** A session the picker offers: `key` is `<backendId>/<sessionId>`. */
+export interface ChatSessionItem {
+  key: string;
+  label: string;
+  description: string;
+  ready: boolean;
+}
+
+export type ToChatWebview =
+  | { type: 'sessions'; items: ChatSessionItem[]; selected?: string }
+  | { type: 'transcript'; key: string; transcript: Transcript; startedAt?: number }
+  | { type: 'notice'; message: string };
+
+export const FromChatWebview = z.union([
+  z.object({ type: z.literal('ready') }),
+  z.object({ type: z.literal('select'), key: z.string() }),
+  z.object({
+    type: z.literal('send'),
+    text: z.string().check(z.maxLength(1_000_000)),
+    attachments: z._default(z.array(z.object({ name: z.string(), mime_type: z.string(), base64: z.string() })), []),
+  }),
+  z.object({ type: z.literal('abort') }),
+  z.object({ type: z.literal('retry') }),
+  z.object({ type: z.literal('startSession') }),
+  z.object({ type: z.literal('copy'), text: z.string() }),
+  z.object({ type: z.literal('insert'), text: z.string() }),
+]);
+export type FromChatWebview = z.infer<typeof FromChatWebview>;

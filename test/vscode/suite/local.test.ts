@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { layout } from '../../../bridge/sandboxSetup';
 import type { TreeNode } from '../../../extension/agentsTree';
 import { BridgeSupervisor } from '../../../extension/bridgeSupervisor';
 import type { ShownMessage } from '../../../extension/commands';
@@ -207,7 +208,8 @@ describe('Local agents (bridge, host runtime)', function () {
     await api.local.client.patchAgent(agent.id, { allow_out: ['127.0.0.1'] });
     const session = await run<{ id: string; status: string }>('startSession', { backendId: 'local', agentId: agent.id });
     assert.equal(session?.status, 'ready', `start failed: ${messages.at(-1)?.message}`);
-    const egress = join(stateBase, 'host', 'sessions', session.id, 'egress');
+    // Where the session's sockets are (a short folder when the state dir is deep, as here).
+    const egress = layout(join(stateBase, 'host', 'sessions', session.id)).egressDir;
     const stub = (JSON.parse(readFileSync(join(egress, 'init.json'), 'utf8')) as { env: Record<string, string> }).env.GITHUB_TOKEN;
     assert.match(stub, /^stub_GITHUB_TOKEN_[0-9a-f]{8}$/);
     const seen: string[] = [];
