@@ -34,7 +34,9 @@ const api = acquireVsCodeApi();
 const state: ViewState = { draft: '', ...((api.getState() as ViewState | undefined) ?? {}) };
 const save = () => api.setState(state);
 
-const app = document.getElementById('app')!;
+const app =
+  document.getElementById('app') ??
+  document.body.appendChild(Object.assign(document.createElement('div'), { id: 'app' }));
 app.innerHTML = `
   <div class="picker"><vscode-single-select id="sessions" aria-label="Session"></vscode-single-select></div>
   <div id="thread" class="thread" role="log" aria-live="polite" aria-label="Conversation"></div>
