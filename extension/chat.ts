@@ -12,7 +12,7 @@ import { harnessInfo } from '../protocol/harnesses';
 import { TERMINAL_STATUSES, type Agent, type Attachment, type Session } from '../protocol/platform';
 import type { Backend, BackendRegistry } from './backends';
 import { Disposable } from './disposable';
-import { toUserMessage as describeError } from './errors';
+import { InvalidInputError, toUserMessage as describeError } from './errors';
 import type { Logger } from './logger';
 
 /** One session's conversation, shared by every view of it. */
@@ -251,9 +251,44 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     return this.chat(backend, session, agent);
   }
 
+  /**
+   * Send Selection to Agent: the editor's selection with its file, language and lines, to a chat
+   * session (the one given, else the one shown, else one picked).
+   */
+  async sendSelection(ref?: { backendId?: string; sessionId?: string }): Promise<ChatSession | undefined> {
+    const editor = vscode.window.activeTextEditor;
+    const selection = editor?.selection;
+    if (!editor || !selection || selection.isEmpty) throw new InvalidInputError('Select some code in an editor first, then Send Selection to Agent.');
+    const code = editor.document.getText(selection);
+    const path = vscode.workspace.asRelativePath(editor.document.uri, true);
+    const lang = editor.document.languageId;
+    const first = selection.start.line + 1;
+    const last = selection.end.character === 0 && selection.end.line > selection.start.line ? selection.end.line : selection.end.line + 1;
+    const fence = code.includes('```') ? '~~~~' : '```';
+    const text = `From \`${path}\` (${lang}), ${first === last ? `line ${first}` : `lines ${first}–${last}`}:\n\n${fence}${lang}\n${code}${code.endsWith('\n') ? '' : '\n'}${fence}\n`;
+    let chat: ChatSession | undefined;
+    if (ref?.backendId && ref.sessionId) chat = await this.resolveKey(`${ref.backendId}/${ref.sessionId}`);
+    else if (this.current && this.current.session.status === 'ready') chat = this.current;
+    else {
+      const items = (await this.sessionItems()).filter((i) => i.ready);
+      if (items.length === 0) throw new InvalidInputError('No chat session is running: start an opencode or Claude Agent SDK agent first (Open Chat).');
+      const picked = items.length === 1 ? items[0] : await vscode.window.showQuickPick(items.map((i) => ({ ...i, label: i.label, description: i.description })), { title: 'Send Selection to Agent', placeHolder: 'Which chat session?' });
+      if (!picked) return undefined;
+      chat = await this.resolveKey(picked.key);
+    }
+    if (!chat) throw new InvalidInputError('That chat session is gone.');
+    await this.open(chat.backend, chat.session, chat.agent);
+    await chat.send(text);
+    return chat;
+  }
+
   /** Sessions of API harnesses on every backend, live ones first. */
   private async postSessions(): Promise<void> {
     if (!this.view || !this.ready) return;
+    this.post({ type: 'sessions', items: await this.sessionItems(), selected: this.selected });
+  }
+
+  private async sessionItems(): Promise<ChatSessionItem[]> {
     const items: ChatSessionItem[] = [];
     for (const backend of this.backends.all()) {
       try {
@@ -271,7 +306,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       if (!items.some((i) => i.key === chat.key)) items.push({ key: chat.key, label: `${chat.agent?.name ?? chat.session.agent_id ?? '?'} · ${chat.session.title || chat.session.id.slice(0, 8)}`, description: `${chat.backend.label} · ${chat.session.status}`, ready: !TERMINAL_STATUSES.has(chat.session.status) });
     }
     items.sort((a, b) => Number(b.ready) - Number(a.ready));
-    this.post({ type: 'sessions', items, selected: this.selected });
+    return items;
   }
 
   private postTranscript(chat: ChatSession): void {

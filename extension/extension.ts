@@ -133,6 +133,7 @@ class Extension extends Disposable {
       await chat.open(backend, session, agent);
       return session;
     });
+    command('sendSelection', 'Could not send the selection', (ref?: { backendId?: string; sessionId?: string }) => chat.sendSelection(ref && typeof ref === 'object' && 'sessionId' in ref ? ref : undefined));
     command('copySessionId', 'Could not copy the session id', (arg) => agents.copySessionId(arg));
     command('refresh', 'Refresh failed', async () => {
       local.invalidate();

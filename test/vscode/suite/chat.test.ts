@@ -83,6 +83,22 @@ describe('Chat view (local bridge, claude-agent-sdk, fake model)', function () {
     await chat.reload();
     assert.equal(JSON.stringify(chat.transcript.messages.map((m) => [m.info.id, text(m.parts as { type: string; text?: string }[])])), before);
 
+    // Send Selection to Agent: the selected lines with their file and language.
+    const doc = await vscode.workspace.openTextDocument({ language: 'python', content: 'def add(a, b):\n    return a + b\nprint(add(1, 2))\n' });
+    const editor = await vscode.window.showTextDocument(doc);
+    editor.selection = new vscode.Selection(0, 0, 2, 0);
+    await run('sendSelection', { backendId: 'local', sessionId: session.id });
+    const asked = chat.transcript.messages.filter((m) => m.info.role === 'user').at(-1)!;
+    const askedText = text(asked.parts as { type: string; text?: string }[]);
+    assert.match(askedText, /^From `Untitled-\d+` \(python\), lines 1–2:/, askedText);
+    assert.ok(askedText.includes('```python\ndef add(a, b):\n    return a + b\n```'), askedText);
+    assert.match(text(chat.transcript.messages.at(-1)!.parts as { type: string; text?: string }[]), new RegExp(FAKE_ANSWER_MARKER));
+    editor.selection = new vscode.Selection(0, 0, 0, 0);
+    const before2 = messages.length;
+    await run('sendSelection', { backendId: 'local', sessionId: session.id });
+    assert.match(messages.slice(before2).map((m) => m.message).join('\n'), /Select some code in an editor first/);
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+
     // A terminal agent has no chat.
     const shell = await run<{ id: string }>('createAgent', { backendId: 'local', name: 'chat-shell', harness: 'shell', model: 'none' });
     const count = messages.length;
