@@ -4,7 +4,7 @@
 // update redraws only its own message, Stop is offered while a turn runs, and attachments are checked
 // before they are read. Build first (`node esbuild.config.mjs`).
 //
-// Screenshot: test-results/screenshots/chat-dark.png.
+// Screenshots: test-results/screenshots/chat-dark.png, chat-light.png.
 import * as assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -22,6 +22,17 @@ body.vscode-dark {
   --vscode-descriptionForeground: #9d9d9d; --vscode-button-background: #0078d4; --vscode-button-foreground: #ffffff;
   --vscode-button-secondaryBackground: #313131; --vscode-button-secondaryForeground: #cccccc;
   --vscode-badge-background: #616161; --vscode-badge-foreground: #f8f8f8;
+}
+body.vscode-light {
+  --vscode-font-family: system-ui, sans-serif; --vscode-font-size: 13px;
+  --vscode-editor-font-family: "DejaVu Sans Mono", monospace; --vscode-editor-font-size: 13px;
+  --vscode-foreground: #3b3b3b; --vscode-sideBar-background: #f8f8f8; --vscode-input-background: #ffffff;
+  --vscode-textCodeBlock-background: #f2f2f2; --vscode-textLink-foreground: #005fb8; --vscode-errorForeground: #f85149;
+  --vscode-descriptionForeground: #616161; --vscode-button-background: #005fb8; --vscode-button-foreground: #ffffff;
+  --vscode-button-secondaryBackground: #e5e5e5; --vscode-button-secondaryForeground: #3b3b3b;
+  --vscode-badge-background: #cccccc; --vscode-badge-foreground: #3b3b3b;
+  --vscode-settings-dropdownBackground: #ffffff; --vscode-settings-dropdownForeground: #3b3b3b; --vscode-settings-dropdownBorder: #cecece;
+  --vscode-settings-textInputBackground: #ffffff; --vscode-settings-textInputForeground: #3b3b3b; --vscode-settings-textInputBorder: #cecece;
 }`;
 
 const KEY = 'local/ses-1';
@@ -99,6 +110,13 @@ describe('chat webview in Chromium', { timeout: 120_000 }, () => {
     assert.match((await page.textContent('.part-tool summary')) ?? '', /bash · completed/);
     assert.match((await page.textContent('.meta')) ?? '', /12 in · 34 out tokens · \$0\.0021/);
     await screenshot(page, 'chat-dark');
+    // The same transcript in the light theme: the colours follow VS Code's variables.
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert.equal(await background(), 'rgb(24, 24, 24)');
+    await page.evaluate(() => document.body.classList.replace('vscode-dark', 'vscode-light'));
+    assert.equal(await background(), 'rgb(248, 248, 248)');
+    await screenshot(page, 'chat-light');
+    await page.evaluate(() => document.body.classList.replace('vscode-light', 'vscode-dark'));
   });
 
   test('code blocks offer Copy and Insert with the code', async (t: TestContext) => {
