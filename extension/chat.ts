@@ -151,7 +151,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       chat = new ChatSession(backend, session, agent, this.log);
       this.chats.set(key, chat);
       chat.onDidChange(() => {
-        if (this.selected === key) this.postTranscript(chat!);
+        if (this.selected === key) this.postSoon(chat!);
       });
     }
     return chat;
@@ -307,6 +307,16 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     }
     items.sort((a, b) => Number(b.ready) - Number(a.ready));
     return items;
+  }
+
+  private postTimer: NodeJS.Timeout | undefined;
+  /** Streamed deltas come many a second: the view gets the transcript at most every 30 ms. */
+  private postSoon(_chat: ChatSession): void {
+    this.postTimer ??= setTimeout(() => {
+      this.postTimer = undefined;
+      const current = this.current;
+      if (current) this.postTranscript(current);
+    }, 30);
   }
 
   private postTranscript(chat: ChatSession): void {

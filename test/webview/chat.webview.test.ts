@@ -186,4 +186,17 @@ describe('chat webview in Chromium', { timeout: 120_000 }, () => {
     assert.equal(sent.text, 'see image');
     assert.deepEqual(sent.attachments, [{ name: 'dot.png', mime_type: 'image/png', base64: Buffer.from('PNGDATA').toString('base64') }]);
   });
+
+  test('a long thread opens with its latest messages; scrolling up shows earlier ones', async (t: TestContext) => {
+    if (skipOrFail(t, missing)) return;
+    const many = Array.from({ length: 400 }, (_, i) => ({ info: { id: `L${i}`, role: i % 2 ? 'assistant' : 'user', time: { created: i } }, parts: [{ id: `q${i}`, type: 'text', text: `message ${i}` }] }));
+    await host({ type: 'transcript', key: 'local/long', transcript: { busy: false, messages: many } });
+    await page.waitForSelector('article[data-id="L399"]');
+    assert.equal(await page.locator('#thread article').count(), 150);
+    assert.equal(await page.isVisible('#thread .earlier'), true);
+    await page.click('#thread .earlier');
+    const count = await page.locator('#thread article').count();
+    assert.ok(count >= 300, `${count} drawn`);
+    assert.equal((await page.textContent('#thread article >> nth=0'))?.trim(), `message ${400 - count}`, 'in order, the earliest first');
+  });
 });

@@ -228,26 +228,64 @@ function messageElement(m: TranscriptMessage): HTMLElement {
   return el;
 }
 
+/** How many of the latest messages are drawn; scrolling to the top draws more (a long thread opens fast). */
+const PAGE = 150;
+let shown = PAGE;
+const elements = new Map<string, HTMLElement>();
+const earlier = document.createElement('button');
+earlier.className = 'earlier';
+earlier.textContent = 'Show earlier messages';
+earlier.addEventListener('click', () => showEarlier());
+
+function showEarlier(): void {
+  if (!transcript || !currentKey || shown >= transcript.messages.length) return;
+  const fromBottom = thread.scrollHeight - thread.scrollTop;
+  shown += PAGE;
+  drawTranscript(transcript, currentKey);
+  thread.scrollTop = thread.scrollHeight - fromBottom;
+}
+thread.addEventListener('scroll', () => {
+  if (thread.scrollTop < 40) showEarlier();
+});
+
 function drawTranscript(t: Transcript, key: string): void {
   const atBottom = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40;
   if (key !== currentKey) {
     thread.replaceChildren();
     drawn.clear();
+    elements.clear();
+    shown = PAGE;
     currentKey = key;
   }
-  const ids = new Set(t.messages.map((m) => m.info.id));
-  for (const el of [...thread.children] as HTMLElement[]) if (!ids.has(el.dataset.id ?? '')) el.remove();
+  const visible = t.messages.slice(Math.max(0, t.messages.length - shown));
+  const ids = new Set(visible.map((m) => m.info.id));
+  for (const [id, el] of elements) {
+    if (!ids.has(id)) {
+      el.remove();
+      elements.delete(id);
+      drawn.delete(id);
+    }
+  }
   let previous: Element | null = null;
-  for (const m of t.messages) {
+  if (visible.length < t.messages.length) {
+    if (earlier.parentElement !== thread || thread.firstElementChild !== earlier) thread.prepend(earlier);
+    previous = earlier;
+  } else earlier.remove();
+  for (const m of visible) {
+    // Only a message whose content changed is drawn again (a streaming reply redraws itself alone).
     const json = JSON.stringify(m);
-    let el = thread.querySelector<HTMLElement>(`article[data-id="${CSS.escape(m.info.id)}"]`);
+    let el = elements.get(m.info.id);
     if (!el || drawn.get(m.info.id) !== json) {
       const fresh = messageElement(m);
       if (el) el.replaceWith(fresh);
       el = fresh;
+      elements.set(m.info.id, el);
       drawn.set(m.info.id, json);
     }
-    if (el.previousElementSibling !== previous || !el.isConnected) (previous ? previous.after(el) : thread.prepend(el));
+    if (el.previousElementSibling !== previous || !el.isConnected) {
+      if (previous) previous.after(el);
+      else thread.prepend(el);
+    }
     previous = el;
   }
   transcript = t;
