@@ -37,7 +37,7 @@ const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 64 * 1024;
 const MAX_CLIENTS = 32;
 /** Output in flight to a flow client, sent and not acknowledged: at most this. */
-export const FLOW_WINDOW = 64 * 1024;
+export const FLOW_WINDOW = 32 * 1024;
 /** A flow client at its window that sends no ack for this long no longer holds the PTY. */
 const FLOW_STALL_MS = 2_000;
 /** A flow client dropped for stalling is resynchronised once its unacknowledged bytes are down to this. */

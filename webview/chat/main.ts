@@ -326,6 +326,8 @@ function drawSessions(items: ChatSessionItem[], selected: string | undefined): v
     }),
   );
   if (selected) picker.value = selected;
+  // After a reload the host has no selection yet: the view's own state says which session it showed.
+  if (!currentKey && selected && items.some((i) => i.key === selected)) api.postMessage({ type: 'select', key: selected });
   if (items.length === 0) showStatus('No chat sessions yet: start an opencode or Claude Agent SDK agent, then Open Chat.');
 }
 
