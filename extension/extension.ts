@@ -20,6 +20,7 @@ import { Secrets } from './secrets';
 import { SessionManager } from './sessionManager';
 import { SignInFlow } from './signIn';
 import { setModelProviderKey, type SetProviderKeyArgs } from './providerKeys';
+import { WorkspaceAgents } from './workspaceAgents';
 
 /** What `activate` returns: for integrations and the extension-host tests. */
 export interface SandboxAgentsApi {
@@ -29,6 +30,7 @@ export interface SandboxAgentsApi {
   readonly local: LocalBackend;
   readonly terminals: TerminalManager;
   readonly onDidShowMessage: vscode.Event<ShownMessage>;
+  readonly pinned: WorkspaceAgents;
 }
 
 class Extension extends Disposable {
@@ -43,7 +45,8 @@ class Extension extends Disposable {
     const backends = this.register(new BackendRegistry(secrets, tagged(log, 'backends'), local));
     const notifier = this.register(new Notifier(log, () => backends.allSecrets()));
     const sessions = this.register(new SessionManager(tagged(log, 'sessions')));
-    const tree = this.register(new AgentsTreeProvider(backends, sessions, notifier, tagged(log, 'tree')));
+    const pinned = this.register(new WorkspaceAgents(tagged(log, 'pinned')));
+    const tree = this.register(new AgentsTreeProvider(backends, sessions, notifier, tagged(log, 'tree'), pinned));
     this.register(local.onDidChange(() => tree.refresh()));
     this.register(vscode.window.createTreeView('sandboxAgents.agents', { treeDataProvider: tree, showCollapseAll: true }));
 
@@ -99,7 +102,7 @@ class Extension extends Disposable {
     command('localActions', 'Local bridge', () => local.actions());
 
     void backends.ready();
-    this.api = { backends, tree, sessions, local, terminals, onDidShowMessage: notifier.onDidShowMessage };
+    this.api = { backends, tree, sessions, local, terminals, onDidShowMessage: notifier.onDidShowMessage, pinned };
   }
 }
 
