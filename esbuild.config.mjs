@@ -53,6 +53,8 @@ function options(e) {
     format: e.format,
     target: e.target,
     external: e.external ?? [],
+    // jsonc-parser's `main` is a UMD build that requires its parts at run time (not bundled): use its ESM build.
+    alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
     sourcemap: production ? false : 'linked',
     minify: production,
     legalComments: production ? 'none' : 'inline',
