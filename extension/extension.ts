@@ -21,6 +21,7 @@ import { SessionManager } from './sessionManager';
 import { SignInFlow } from './signIn';
 import { setModelProviderKey, type SetProviderKeyArgs } from './providerKeys';
 import { WorkspaceAgents } from './workspaceAgents';
+import { PinnedCommands } from './pinnedCommands';
 
 /** What `activate` returns: for integrations and the extension-host tests. */
 export interface SandboxAgentsApi {
@@ -92,6 +93,9 @@ class Extension extends Disposable {
         },
       }),
     );
+    const pinnedCommands = new PinnedCommands(pinned, backends, secrets, agents, tagged(log, 'pinned'));
+    command('startPinnedAgent', 'Could not start the pinned agent', (arg) => pinnedCommands.start(arg));
+    command('syncPinnedAgent', 'Could not sync the pinned agent', async (arg) => (await pinnedCommands.sync(arg))?.agent);
     command('copySessionId', 'Could not copy the session id', (arg) => agents.copySessionId(arg));
     command('refresh', 'Refresh failed', async () => {
       local.invalidate();

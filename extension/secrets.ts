@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import { Disposable } from './disposable';
 
-type SecretKey = `platform.masterKey:${string}` | `provider:${string}`;
+type SecretKey = `platform.masterKey:${string}` | `provider:${string}` | `pinned:${string}`;
 
 export class Secrets extends Disposable {
   private readonly changed = this.register(new vscode.EventEmitter<void>());
@@ -43,5 +43,14 @@ export class Secrets extends Disposable {
 
   async deleteProviderKey(provider: string): Promise<void> {
     await this.storage.delete(this.key(`provider:${provider}`));
+  }
+
+  /** A secret a pinned agent names in .vscode/sandbox-agents.json (`secrets`), by that name. */
+  getPinnedSecret(name: string): Thenable<string | undefined> {
+    return this.storage.get(this.key(`pinned:${name}`));
+  }
+
+  async setPinnedSecret(name: string, value: string): Promise<void> {
+    await this.storage.store(this.key(`pinned:${name}`), value);
   }
 }
