@@ -95,6 +95,7 @@ class Extension extends Disposable {
     );
     const pinnedCommands = new PinnedCommands(pinned, backends, secrets, agents, tagged(log, 'pinned'));
     command('startPinnedAgent', 'Could not start the pinned agent', (arg) => pinnedCommands.start(arg));
+    command('pinAgent', 'Could not pin the agent', (arg) => pinnedCommands.pin(arg));
     command('syncPinnedAgent', 'Could not sync the pinned agent', async (arg) => (await pinnedCommands.sync(arg))?.agent);
     command('copySessionId', 'Could not copy the session id', (arg) => agents.copySessionId(arg));
     command('refresh', 'Refresh failed', async () => {

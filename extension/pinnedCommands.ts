@@ -6,7 +6,9 @@ import * as vscode from 'vscode';
 import type { Agent, Session } from '../protocol/platform';
 import type { PinnedAgent } from '../protocol/pinned';
 import type { AgentCommands } from './agentCommands';
-import { RESTRICTED_MODE_NOTE, type PinnedNode } from './agentsTree';
+import { RESTRICTED_MODE_NOTE, type AgentNode, type PinnedNode } from './agentsTree';
+import { pinEdit, pinnedFromAgent } from './pinnedEdit';
+import { pinnedFileUri } from './workspaceAgents';
 import type { Backend, BackendRegistry } from './backends';
 import { CancelledError, InvalidInputError } from './errors';
 import type { Logger } from './logger';
@@ -68,6 +70,62 @@ export class PinnedCommands {
     if (result.outcome === 'declined') return undefined;
     this.log.info(`${pinned.name}: ${result.outcome} on ${backend.label} (${result.agent.id})`);
     return { backend, agent: result.agent };
+  }
+
+  /** Pin Agent to Workspace: writes (or replaces) the agent's entry in a folder's file, comments kept. */
+  async pin(arg: AgentNode | { backendId: string; agentId: string; folder?: string } | undefined): Promise<vscode.Uri | undefined> {
+    let backend: Backend | undefined;
+    let agent: Agent;
+    if (arg && 'kind' in arg) ({ backend, agent } = arg);
+    else {
+      await this.backends.ready();
+      if (arg) {
+        backend = this.backends.get(arg.backendId);
+        if (!backend) throw new InvalidInputError(`No backend ${arg.backendId}.`);
+        agent = await backend.client.getAgent(arg.agentId);
+      } else {
+        const items: (vscode.QuickPickItem & { backend: Backend; agent: Agent })[] = [];
+        for (const b of this.backends.all()) {
+          try {
+            await b.ready();
+            for (const a of await b.client.listAllAgents()) items.push({ label: a.name || a.id, description: `${a.harness_id} · ${b.label}`, backend: b, agent: a });
+          } catch (err) {
+            this.log.warn(`${b.label}: ${(err as Error).message}`);
+          }
+        }
+        if (items.length === 0) throw new InvalidInputError('No agents to pin: create one first (Sandbox Agents: Create Agent).');
+        const pick = await vscode.window.showQuickPick(items, { title: 'Pin Agent to Workspace' });
+        if (!pick) return undefined;
+        ({ backend, agent } = pick);
+      }
+    }
+    const folders = vscode.workspace.workspaceFolders ?? [];
+    if (folders.length === 0) throw new InvalidInputError('Open a folder first: pinned agents live in its .vscode/sandbox-agents.json.');
+    const named = arg && !('kind' in arg) && arg.folder ? folders.find((f) => f.name === arg.folder) : undefined;
+    const folder = named ?? (folders.length === 1 ? folders[0] : (await vscode.window.showWorkspaceFolderPick({ placeHolder: 'Pin the agent in which folder?' })));
+    if (!folder) return undefined;
+    const entry = pinnedFromAgent(agent, backend!.kind === 'local' ? 'local' : 'platform');
+    const uri = pinnedFileUri(folder);
+    const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+    if (open?.isDirty) {
+      // Unsaved edits in an editor: edit that buffer (undoable), and leave saving to the person.
+      const text = open.getText();
+      const edit = new vscode.WorkspaceEdit();
+      edit.replace(uri, new vscode.Range(open.positionAt(0), open.positionAt(text.length)), pinEdit(text, entry));
+      if (!(await vscode.workspace.applyEdit(edit))) throw new Error(`Could not edit ${uri.fsPath}: save or revert it, then pin again.`);
+    } else {
+      let text = '';
+      try {
+        text = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
+      } catch (err) {
+        if (!(err instanceof vscode.FileSystemError && err.code === 'FileNotFound')) throw err;
+      }
+      await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(pinEdit(text, entry)));
+    }
+    const secretNames = Object.keys(entry.secrets ?? {});
+    const note = secretNames.length > 0 ? ` Its secrets (${secretNames.join(', ')}) are listed by name only; each is asked for on first start.` : '';
+    void vscode.window.showInformationMessage(`Pinned ${entry.name} in ${folder.name}/.vscode/sandbox-agents.json.${note}`);
+    return uri;
   }
 
   private async resolve(arg: PinnedArg): Promise<{ folder: vscode.WorkspaceFolder; agent: PinnedAgent }> {

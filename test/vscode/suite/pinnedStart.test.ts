@@ -86,4 +86,27 @@ describe('Pinned agents: start and sync on the local bridge (host runtime)', fun
     assert.notEqual(recreated.id, agent.id);
     assert.equal((await api.local.client.listAllAgents()).filter((a) => a.name === 'pinned-shell').length, 1);
   });
+
+  it('Pin Agent to Workspace writes the entry into the file, keeping its comments and other entries', async () => {
+    const original = `{
+  // Our agents: this comment stays.
+  "agents": [
+    /* first */ { "name": "pinned-shell", "harness": "opencode", "workspace": "none" }
+  ]
+}
+`;
+    await write(original);
+    await until('the file', () => (api.pinned.entries().length === 1 ? true : undefined));
+    const created = await run<{ id: string }>('createAgent', { backendId: 'local', name: 'to-pin', harness: 'shell', model: 'none' });
+    assert.ok(created?.id, `create failed: ${messages.at(-1)?.message}`);
+    const uri = await run<vscode.Uri>('pinAgent', { backendId: 'local', agentId: created.id });
+    assert.equal(uri?.toString(), file.toString(), `pin failed: ${messages.at(-1)?.message}`);
+    const text = new TextDecoder().decode(await vscode.workspace.fs.readFile(file));
+    assert.ok(text.startsWith(original.slice(0, original.indexOf(' }') + 2)), `the start of the file is unchanged:\n${text}`);
+    assert.ok(text.includes('// Our agents: this comment stays.') && text.includes('/* first */'));
+    await until('the pinned entry', () => (api.pinned.entries().some((e) => e.agent.name === 'to-pin' && e.agent.harness === 'shell') ? true : undefined));
+    const roots = await api.tree.getChildren();
+    const pinnedRows = await api.tree.getChildren(roots.find((r) => r.kind === 'pinnedGroup'));
+    assert.deepEqual(pinnedRows.map((r) => (r.kind === 'pinned' ? r.agent.name : r.kind)), ['pinned-shell', 'to-pin']);
+  });
 });
