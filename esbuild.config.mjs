@@ -4,6 +4,7 @@ import * as esbuild from 'esbuild';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { writePinnedSchema } from './scripts/pinnedSchema.mjs';
 
 const args = new Set(process.argv.slice(2));
 const production = args.has('--production');
@@ -54,6 +55,8 @@ function options(e) {
     format: e.format,
     target: e.target,
     external: e.external ?? [],
+    // jsonc-parser's `main` is a UMD build that requires its parts at run time (not bundled): use its ESM build.
+    alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
     sourcemap: production ? false : 'linked',
     minify: production,
     legalComments: production ? 'none' : 'inline',
@@ -74,10 +77,13 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       const ctx = await esbuild.context(options(e));
       await ctx.watch();
     }
+    await writePinnedSchema();
     console.log(`[esbuild] watching ${all.length} bundles`);
   } else {
     const t0 = Date.now();
     await Promise.all(all.map((e) => esbuild.build(options(e))));
+    // The JSON Schema of .vscode/sandbox-agents.json, from its zod schema (contributes.jsonValidation).
+    await writePinnedSchema();
     const sizes = entries.map((e) => `${e.out} ${(statSync(e.out).size / 1024).toFixed(1)} KiB`).join(', ');
     console.log(`[esbuild] built ${all.length} bundles in ${Date.now() - t0} ms (${sizes})`);
   }

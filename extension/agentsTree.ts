@@ -17,8 +17,27 @@ import type { Notifier } from './commands';
 import { ActionableError } from './commands';
 import type { SessionManager } from './sessionManager';
 import { humanPhase, parseTime, relativeAge } from './sessionInfo';
+import type { PinnedAgent } from '../protocol/pinned';
+import type { WorkspaceAgents } from './workspaceAgents';
 
-export type TreeNode = BackendNode | AgentNode | SessionNode | MessageNode;
+export type TreeNode = BackendNode | AgentNode | SessionNode | MessageNode | PinnedGroupNode | PinnedNode;
+
+/** The agents pinned in one workspace folder's .vscode/sandbox-agents.json (shown first). */
+export interface PinnedGroupNode {
+  kind: 'pinnedGroup';
+  id: string;
+  folder: vscode.WorkspaceFolder;
+  label: string;
+}
+export interface PinnedNode {
+  kind: 'pinned';
+  id: string;
+  folder: vscode.WorkspaceFolder;
+  agent: PinnedAgent;
+}
+
+/** The standard explanation for what Restricted Mode holds back. */
+export const RESTRICTED_MODE_NOTE = 'This workspace is in Restricted Mode: pinned agents are listed but not started or synced until you trust it (Manage Workspace Trust).';
 
 export interface BackendNode {
   kind: 'backend';
@@ -58,8 +77,11 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
     private readonly sessions: SessionManager,
     private readonly notifier: Notifier,
     private readonly log: Logger,
+    private readonly pinned?: WorkspaceAgents,
   ) {
     super();
+    if (pinned) this.register(pinned.onDidChange(() => this.refresh()));
+    this.register(vscode.workspace.onDidGrantWorkspaceTrust(() => this.refresh()));
     this.register(backends.onDidChange(() => this.refresh()));
     this.register(sessions.onDidChangeSession(({ backend, session }) => this.onSessionChanged(backend, session)));
     this.register(vscode.workspace.onDidChangeConfiguration((e) => affects(e, 'agents.showEndedSessions') && this.refresh()));
@@ -85,7 +107,7 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
   async getChildren(node?: TreeNode): Promise<TreeNode[]> {
     if (!node) {
       await this.backends.ready();
-      const roots: TreeNode[] = this.backends.all().map((backend) => ({ kind: 'backend', id: backend.id, backend }));
+      const roots: TreeNode[] = [...(await this.pinnedGroups()), ...this.backends.all().map((backend): TreeNode => ({ kind: 'backend', id: backend.id, backend }))];
       if (roots.length > 0 && !roots.some((n) => n.kind === 'backend' && n.backend.kind === 'platform')) {
         roots.push({ kind: 'message', id: 'sign-in', label: 'Sign In to Agent Platform…', icon: 'sign-in', tooltip: 'Use agents on a LiteLLM Agent Platform too', command: { command: 'sandboxAgents.signIn', title: 'Sign In' } });
       }
@@ -93,7 +115,31 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
     }
     if (node.kind === 'backend') return this.adopt(node, await this.agentsOf(node));
     if (node.kind === 'agent') return this.adopt(node, await this.sessionsOf(node));
+    if (node.kind === 'pinnedGroup') return this.adopt(node, this.pinnedOf(node));
     return [];
+  }
+
+  private async pinnedGroups(): Promise<PinnedGroupNode[]> {
+    if (!this.pinned) return [];
+    await this.pinned.ready();
+    const files = this.pinned.all();
+    return files.map((f) => ({
+      kind: 'pinnedGroup',
+      id: `pinned:${f.folder.uri.toString()}`,
+      folder: f.folder,
+      label: files.length > 1 || (vscode.workspace.workspaceFolders?.length ?? 0) > 1 ? `Pinned in ${f.folder.name}` : 'Pinned in Workspace',
+    }));
+  }
+
+  private pinnedOf(node: PinnedGroupNode): TreeNode[] {
+    const file = this.pinned?.all().find((f) => f.folder.uri.toString() === node.folder.uri.toString());
+    if (!file) return [];
+    const out: TreeNode[] = file.agents.map((agent) => ({ kind: 'pinned', id: `${node.id}/${agent.name}`, folder: file.folder, agent }));
+    if (file.problem) {
+      out.push({ kind: 'message', id: `${node.id}/problem`, label: file.problem, icon: 'warning', command: { command: 'vscode.open', title: 'Open', arguments: [file.uri] } });
+    }
+    if (out.length === 0) out.push({ kind: 'message', id: `${node.id}/empty`, label: 'No agents pinned yet', icon: 'pin', command: { command: 'vscode.open', title: 'Open', arguments: [file.uri] } });
+    return out;
   }
 
   private async agentsOf(node: BackendNode): Promise<TreeNode[]> {
@@ -200,6 +246,31 @@ export class AgentsTreeProvider extends Disposable implements vscode.TreeDataPro
         // `.local`: the bridge's extras (blocked secret use) apply.
         item.contextValue = `session.${session.status}.${harnessInfo(node.agent.harness_id)?.kind ?? 'terminal'}${node.backend.kind === 'local' ? '.local' : ''}`;
         item.tooltip = sessionTooltip(session);
+        return item;
+      }
+      case 'pinnedGroup': {
+        const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.Expanded);
+        item.id = node.id;
+        item.iconPath = new vscode.ThemeIcon('pinned');
+        item.contextValue = 'pinnedGroup';
+        item.tooltip = `Agents pinned in ${node.folder.name}/.vscode/sandbox-agents.json`;
+        if (!vscode.workspace.isTrusted) item.description = 'Restricted Mode';
+        return item;
+      }
+      case 'pinned': {
+        const { agent } = node;
+        const harness = harnessInfo(agent.harness);
+        const trusted = vscode.workspace.isTrusted;
+        const item = new vscode.TreeItem(agent.name, vscode.TreeItemCollapsibleState.None);
+        item.id = node.id;
+        item.description = [agent.harness, agent.backend ?? 'local', trusted ? '' : 'Restricted Mode'].filter(Boolean).join(' · ');
+        item.iconPath = new vscode.ThemeIcon(harness?.icon ?? 'robot');
+        item.contextValue = trusted ? 'pinned' : 'pinned.restricted';
+        const md = new vscode.MarkdownString(undefined, true);
+        md.appendMarkdown(`**${escapeMd(agent.name)}** (pinned)\n\n- Harness: ${escapeMd(agent.harness)}\n- Backend: ${escapeMd(agent.backend ?? 'local')}\n`);
+        if (agent.model) md.appendMarkdown(`- Model: ${escapeMd(agent.model)}\n`);
+        if (!trusted) md.appendMarkdown(`\n${escapeMd(RESTRICTED_MODE_NOTE)}\n`);
+        item.tooltip = md;
         return item;
       }
       case 'message': {

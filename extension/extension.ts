@@ -26,6 +26,8 @@ import { AgentSecrets, showBlockedRequests, type SetAgentSecretArgs } from './ag
 import type { AgentRef } from './agentCommands';
 import type { TreeNode } from './agentsTree';
 import { InvalidInputError } from './errors';
+import { WorkspaceAgents } from './workspaceAgents';
+import { PinnedCommands } from './pinnedCommands';
 
 /** What `activate` returns: for integrations and the extension-host tests. */
 export interface SandboxAgentsApi {
@@ -36,6 +38,7 @@ export interface SandboxAgentsApi {
   readonly terminals: TerminalManager;
   readonly chat: ChatViewProvider;
   readonly onDidShowMessage: vscode.Event<ShownMessage>;
+  readonly pinned: WorkspaceAgents;
 }
 
 class Extension extends Disposable {
@@ -51,7 +54,8 @@ class Extension extends Disposable {
     const backends = this.register(new BackendRegistry(secrets, tagged(log, 'backends'), local));
     const notifier = this.register(new Notifier(log, () => backends.allSecrets()));
     const sessions = this.register(new SessionManager(tagged(log, 'sessions')));
-    const tree = this.register(new AgentsTreeProvider(backends, sessions, notifier, tagged(log, 'tree')));
+    const pinned = this.register(new WorkspaceAgents(tagged(log, 'pinned')));
+    const tree = this.register(new AgentsTreeProvider(backends, sessions, notifier, tagged(log, 'tree'), pinned));
     this.register(local.onDidChange(() => tree.refresh()));
     this.register(vscode.window.createTreeView('sandboxAgents.agents', { treeDataProvider: tree, showCollapseAll: true }));
 
@@ -134,6 +138,10 @@ class Extension extends Disposable {
       return session;
     });
     command('sendSelection', 'Could not send the selection', (ref?: { backendId?: string; sessionId?: string }) => chat.sendSelection(ref && typeof ref === 'object' && 'sessionId' in ref ? ref : undefined));
+    const pinnedCommands = new PinnedCommands(pinned, backends, secrets, agents, tagged(log, 'pinned'));
+    command('startPinnedAgent', 'Could not start the pinned agent', (arg) => pinnedCommands.start(arg));
+    command('pinAgent', 'Could not pin the agent', (arg) => pinnedCommands.pin(arg));
+    command('syncPinnedAgent', 'Could not sync the pinned agent', async (arg) => (await pinnedCommands.sync(arg))?.agent);
     command('copySessionId', 'Could not copy the session id', (arg) => agents.copySessionId(arg));
     command('refresh', 'Refresh failed', async () => {
       local.invalidate();
@@ -144,7 +152,7 @@ class Extension extends Disposable {
     command('localActions', 'Local bridge', () => local.actions());
 
     void backends.ready();
-    this.api = { backends, tree, sessions, local, terminals, chat, onDidShowMessage: notifier.onDidShowMessage };
+    this.api = { backends, tree, sessions, local, terminals, chat, onDidShowMessage: notifier.onDidShowMessage, pinned };
   }
 }
 

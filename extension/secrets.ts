@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import { Disposable } from './disposable';
 
-type SecretKey = `platform.masterKey:${string}` | `provider:${string}` | `agentSecrets:${string}`;
+type SecretKey = `platform.masterKey:${string}` | `provider:${string}` | `agentSecrets:${string}` | `pinned:${string}`;
 
 export class Secrets extends Disposable {
   private readonly changed = this.register(new vscode.EventEmitter<void>());
@@ -56,5 +56,14 @@ export class Secrets extends Disposable {
 
   async deleteAgentSecrets(backendId: string): Promise<void> {
     await this.storage.delete(this.key(`agentSecrets:${backendId}`));
+  }
+
+  /** A secret a pinned agent names in .vscode/sandbox-agents.json (`secrets`), by that name. */
+  getPinnedSecret(name: string): Thenable<string | undefined> {
+    return this.storage.get(this.key(`pinned:${name}`));
+  }
+
+  async setPinnedSecret(name: string, value: string): Promise<void> {
+    await this.storage.store(this.key(`pinned:${name}`), value);
   }
 }
