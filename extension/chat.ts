@@ -141,6 +141,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     private readonly startSession: (backend: Backend, agent: Agent) => Promise<Session>,
   ) {
     super();
+    // Signed in or out, Local on or off: the picker follows.
+    this.register(backends.onDidChange(() => void this.postSessions()));
   }
 
   /** The conversation of a session (made on first use). */
