@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { startPlatformTestServer } from '../fixtures/platformServer';
 import { openWorkbench, skipUnlessVSCode, startVSCodeServer } from '../vscode/server';
-import { quickInputType, quickPickSelect, runCommand, screenshot, treeItem, viewContainer, waitForNotification, waitForWorkbench } from './workbench';
+import { quickPickSelect, runCommand, screenshot, signInToPlatform, treeItem, viewContainer, waitForWorkbench } from './workbench';
 
 const REPO = resolve(__dirname, '..', '..');
 const GUARD = 60_000;
@@ -45,10 +45,7 @@ test('the Chat view: open on an agent, stream a reply, stop one, reload and find
   const { page } = workbench;
   try {
     await waitForWorkbench(page);
-    await runCommand(page, 'Sandbox Agents: Sign In to Agent Platform');
-    await quickInputType(page, platform.url, { password: false });
-    await quickInputType(page, platform.masterKey, { password: true });
-    await waitForNotification(page, `Signed in to ${host}`);
+    await signInToPlatform(page, platform);
 
     // Open Chat on the agent: its session starts, then the view shows it.
     await runCommand(page, 'Sandbox Agents: Open Chat');
@@ -83,10 +80,7 @@ test('the Chat view: open on an agent, stream a reply, stop one, reload and find
     const side = await viewContainer(page, 'Sandbox Agents');
     const signedOut = await treeItem(side, 'Sign In to Agent Platform…').waitFor({ state: 'visible', timeout: 15_000 }).then(() => true, () => false);
     if (signedOut) {
-      await runCommand(page, 'Sandbox Agents: Sign In to Agent Platform');
-      await quickInputType(page, platform.url, { password: false });
-      await quickInputType(page, platform.masterKey, { password: true });
-      await waitForNotification(page, `Signed in to ${host}`);
+      await signInToPlatform(page, platform);
     }
     await chatFrame(page).locator('article.message.assistant', { hasText: 'Echo: hello from the UI' }).waitFor({ timeout: GUARD });
     await screenshot(page, 'chat-ui-03-after-reload');

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openWorkbench, skipUnlessVSCode, startVSCodeServer } from '../vscode/server';
-import { quickInputType, quickPickSelect, runCommand, screenshot, waitForNotification, waitForWorkbench } from './workbench';
+import { quickInputType, quickPickSelect, runCommand, screenshot, signInToPlatform, waitForNotification, waitForWorkbench } from './workbench';
 import { createLocalShellAgent, endLocalBridge, terminalFrame, terminalRows as rows, typeInTerminal as typeLine, waitForTerminalRow as waitForRow } from './terminalTab';
 import { startPlatformTestServer } from '../fixtures/platformServer';
 
@@ -104,17 +104,13 @@ test('a local shell session in a terminal tab: type, resize, reconnect after the
 test('a TUI session on the platform (test server: bash in tmux) in a terminal tab: type, reconnect after a cut', { timeout: 300_000 }, async (t) => {
   if (skipUnlessVSCode(t)) return;
   const platform = await startPlatformTestServer({ phaseDelayMs: 100, terminal: true, models: ['claude-sonnet-4-5'] });
-  const host = new URL(platform.url).host;
   const folder = mkdtempSync(join(tmpdir(), 'sa-term-ws-'));
   const server = await startVSCodeServer({ userSettings: { 'sandboxAgents.local.enabled': false } });
   const workbench = await openWorkbench(server, { folder, extensionDevelopmentPath: REPO });
   const page = workbench.page;
   try {
     await waitForWorkbench(page);
-    await runCommand(page, 'Sandbox Agents: Sign In to Agent Platform');
-    await quickInputType(page, platform.url, { password: false });
-    await quickInputType(page, platform.masterKey, { password: true });
-    await waitForNotification(page, `Signed in to ${host}`);
+    await signInToPlatform(page, platform);
     await runCommand(page, 'Sandbox Agents: Create Agent');
     await quickInputType(page, 'tui-on-platform');
     await quickPickSelect(page, 'Claude Code');

@@ -198,3 +198,11 @@ export function treeItem(scope: Page | Locator, label: string): Locator {
   });
   return scope.locator('.monaco-list-row[role="treeitem"]').filter({ has: labelled }).first();
 }
+
+/** Sign In to Agent Platform through the palette with the right key; waits for the confirmation. */
+export async function signInToPlatform(page: Page, platform: { url: string; masterKey: string }): Promise<void> {
+  await runCommand(page, 'Sandbox Agents: Sign In to Agent Platform');
+  await quickInputType(page, platform.url, { password: false });
+  await quickInputType(page, platform.masterKey, { password: true });
+  await waitForNotification(page, `Signed in to ${new URL(platform.url).host}`);
+}
