@@ -206,7 +206,7 @@ describe('secrets in a Docker sandbox (stubs, interception, isolation, secrecy s
         // The server is on loopback, which NO_PROXY sends direct: clear it so git takes HTTPS_PROXY (as for github.com).
         tty.type(
           `cd /tmp && export NO_PROXY= no_proxy= && git clone -q https://x-access-token:$GITHUB_TOKEN@localhost:${server.port}/repo.git r && cd r && cat README.md && ` +
-            `git -c user.name=sandbox -c user.email=sandbox@example.com commit -q --allow-empty -m from-the-sandbox && git push -q origin main && echo "git=ok" || echo "git=failed"\r`,
+            `git -c user.name=sandbox -c user.email=sandbox@example.com commit -q --allow-empty -m from-the-sandbox && git push -q origin main && printf "git=%s\\n" ok || printf "git=%s\\n" failed\r`,
         );
         const screen = (await tty.waitFor(/^git=(ok|failed)/m, 120_000)).join('\n');
         const seen = `the server saw: ${server.auth.map((a) => a.replace(TOKEN, '<value>')).join(', ') || 'no credentials'}`;
@@ -258,12 +258,12 @@ describe('secrets in a Docker sandbox (stubs, interception, isolation, secrecy s
       await dockerOk(daemon.host, ['cp', gh!, `${id}:/tmp/gh`]);
       const tty = await attach(local, session, { cols: 200, rows: 50 });
       try {
-        tty.type('export GH_NO_UPDATE_NOTIFIER=1 GH_PROMPT_DISABLED=1 PATH=/tmp:$PATH; gh api user --jq .login && echo "gh=ok" || echo "gh=failed"\r');
+        tty.type('export GH_NO_UPDATE_NOTIFIER=1 GH_PROMPT_DISABLED=1 PATH=/tmp:$PATH; gh api user --jq .login && printf "gh=%s\\n" ok || printf "gh=%s\\n" failed\r');
         let screen = (await tty.waitFor(/^gh=(ok|failed)/m, 60_000)).join('\n');
         assert.match(screen, /^gh=ok/m, `${screen.split('\n').filter((l) => l.trim()).slice(-10).join('\n')}\napi saw: ${server.apiAuth.map((a) => a.replace(TOKEN, '<value>')).join(', ')}`);
         assert.match(screen, new RegExp(`^${FAKE_USER.login}$`, 'm'));
         // git takes its credentials from gh (`gh auth setup-git`), which hands over the stub.
-        tty.type('gh auth setup-git && cd /tmp && git clone -q https://github.com/sandbox-agents/demo.git demo && cd demo && git -c user.name=sandbox -c user.email=sandbox@example.com commit -q --allow-empty -m pushed-by-the-agent && git push -q origin main && echo "ghgit=ok" || echo "ghgit=failed"\r');
+        tty.type('gh auth setup-git && cd /tmp && git clone -q https://github.com/sandbox-agents/demo.git demo && cd demo && git -c user.name=sandbox -c user.email=sandbox@example.com commit -q --allow-empty -m pushed-by-the-agent && git push -q origin main && printf "ghgit=%s\\n" ok || printf "ghgit=%s\\n" failed\r');
         screen = (await tty.waitFor(/^ghgit=(ok|failed)/m, 120_000)).join('\n');
         assert.match(screen, /^ghgit=ok/m, `${screen.split('\n').filter((l) => l.trim()).slice(-10).join('\n')}\ngit saw: ${server.auth.map((a) => a.replace(TOKEN, '<value>')).join(', ')}`);
         assert.ok(!tty.received().includes(TOKEN), 'the value never reached the sandbox');

@@ -183,9 +183,10 @@ describe('agent secrets on the host runtime', { timeout: 180_000 }, () => {
       assert.deepEqual(received.at(-1), { host: '127.0.0.2', authorization: `token ${MY_TOKEN}`, body: `t=${MY_TOKEN}` });
       assert.ok(!tty.received().includes(MY_TOKEN), 'the real value reached the terminal');
       // Nothing of the user's environment but what a program needs (PATH, locale, user, shell).
-      tty.type('env | grep -c 4242; echo "env-scan-done"\r');
-      const scan = (await tty.waitFor('env-scan-done')).join('\n');
-      assert.match(scan, /^0$/m, 'a host session inherited credentials from the user\'s environment');
+      // The marker is computed, so the typed command line itself never matches it.
+      tty.type('echo "inherited=$(env | grep -c 4242)"\r');
+      const scan = (await tty.waitFor(/^inherited=\d+/)).join('\n');
+      assert.match(scan, /^inherited=0$/m, 'a host session inherited credentials from the user\'s environment');
       assert.notEqual(stub, MY_TOKEN);
     } finally {
       await tty.close();
