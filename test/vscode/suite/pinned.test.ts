@@ -10,8 +10,9 @@ import type { TreeNode } from '../../../extension/agentsTree';
 
 const EXTENSION_ID = 'sandbox-agents.sandbox-agents';
 
-/** Polls until `fn` returns a value (the extension reacts to file events asynchronously). */
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
+/** Polls until `fn` returns a value (the extension reacts to file events asynchronously; the file
+ *  watcher of the test VS Code can take many seconds to report a new file on a loaded machine). */
+async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 50_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
@@ -22,7 +23,7 @@ async function until<T>(what: string, fn: () => T | undefined | Promise<T | unde
 }
 
 describe('Workspace-pinned agents', function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let api: SandboxAgentsApi;
   let folder: vscode.WorkspaceFolder;
   let file: vscode.Uri;
