@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import type { FrameLocator, Page } from 'playwright-core';
 import { startPlatformTestServer } from '../fixtures/platformServer';
 import { openWorkbench, skipUnlessVSCode, startVSCodeServer } from '../vscode/server';
-import { quickPickSelect, runCommand, screenshot, signInToPlatform, treeItem, viewContainer, waitForWorkbench } from './workbench';
+import { quickPickSelect, runCommand, screenshot, signInToPlatform, waitForWorkbench } from './workbench';
 
 const REPO = resolve(__dirname, '..', '..');
 const GUARD = 60_000;
@@ -76,13 +76,13 @@ test('the Chat view: open on an agent, stream a reply, stop one, reload and find
     await runCommand(page, 'Developer: Reload Window');
     await page.waitForTimeout(1000);
     await waitForWorkbench(page);
-    // This test's web VS Code keeps no secrets across a reload, so the platform key is asked again.
-    const side = await viewContainer(page, 'Sandbox Agents');
-    const signedOut = await treeItem(side, 'Sign In to Agent Platform…').waitFor({ state: 'visible', timeout: 15_000 }).then(() => true, () => false);
-    if (signedOut) {
+    // This test's web VS Code may keep no secrets across a reload: then the platform key is asked again.
+    const restored = () => chatFrame(page).locator('article.message.assistant', { hasText: 'Echo: hello from the UI' });
+    const shown = await restored().waitFor({ timeout: 20_000 }).then(() => true, () => false);
+    if (!shown) {
       await signInToPlatform(page, platform);
+      await restored().waitFor({ timeout: GUARD });
     }
-    await chatFrame(page).locator('article.message.assistant', { hasText: 'Echo: hello from the UI' }).waitFor({ timeout: GUARD });
     await screenshot(page, 'chat-ui-03-after-reload');
   } catch (err) {
     await screenshot(page, 'chat-ui-failure').catch(() => undefined);
